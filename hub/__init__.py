@@ -1,0 +1,1 @@
+"""The hub: FastAPI service, lab domain, events, sagas, alerts, notifications and AI."""

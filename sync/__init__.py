@@ -1,0 +1,1 @@
+"""Store-and-forward sync between edge and hub, storage-agnostic."""
