@@ -1,0 +1,1 @@
+"""Simulated -80 °C ultra-low freezer controller speaking Modbus TCP and RTU (vendor firmware stand-in)."""
