@@ -4,7 +4,14 @@ Imports nothing else of TracSeq; everything else imports it.
 """
 
 from protocol.chain import ChainedEntry, ChainWriter, rotation_payload
-from protocol.checkpoint import CheckpointBody, Cosignature, cosign, parse_checkpoint, verify_cosignatures
+from protocol.checkpoint import (
+    CheckpointBody,
+    Cosignature,
+    cosign,
+    parse_checkpoint,
+    sign_checkpoint,
+    verify_cosignatures,
+)
 from protocol.encoding import (
     ENTRY_DOMAIN,
     canonical_json,
@@ -76,6 +83,7 @@ __all__ = [
     "parse_note",
     "parse_timestamp",
     "rotation_payload",
+    "sign_checkpoint",
     "sign_note",
     "verify_cosignatures",
     "verify_note",

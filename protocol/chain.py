@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
+from hashlib import sha256
+from typing import NamedTuple
 
 from protocol.checkpoint import CheckpointBody, sign_checkpoint
-from protocol.encoding import encode_entry, entry_hash, genesis_hash
+from protocol.encoding import ENTRY_DOMAIN, encode_entry, genesis_hash
 from protocol.errors import EncodingError
 from protocol.keys import SigningKey
 from protocol.models import KeyRotation
 from protocol.note import Note
 
 
-@dataclass(frozen=True, slots=True)
-class ChainedEntry:
+class ChainedEntry(NamedTuple):
+    """An appended entry: a tuple so a store can hand a batch of them straight to ``executemany``."""
+
     seq: int
     raw: bytes
     hash: bytes
@@ -34,7 +36,7 @@ class ChainWriter:
 
     def append(self, kind: str, payload: Mapping[str, object], ts: datetime, mono_ns: int) -> ChainedEntry:
         raw = encode_entry(seq=self.next_seq, prev=self.head, ts=ts, mono_ns=mono_ns, kind=kind, payload=payload)
-        digest = entry_hash(raw)
+        digest = sha256(ENTRY_DOMAIN + raw).digest()
         entry = ChainedEntry(self.next_seq, raw, digest)
         self.next_seq += 1
         self.head = digest

@@ -1,0 +1,27 @@
+"""Device drivers, one subpackage per family: I/O and decoding only."""
+
+from drivers.base import (
+    BadFrameError,
+    DeviceExceptionError,
+    Driver,
+    DriverConfigError,
+    DriverError,
+    DriverState,
+    DriverStatus,
+    DriverTimeoutError,
+    DriverUnavailableError,
+    UnencodableValueError,
+)
+
+__all__ = [
+    "BadFrameError",
+    "DeviceExceptionError",
+    "Driver",
+    "DriverConfigError",
+    "DriverError",
+    "DriverState",
+    "DriverStatus",
+    "DriverTimeoutError",
+    "DriverUnavailableError",
+    "UnencodableValueError",
+]
