@@ -10,6 +10,7 @@ from drivers.base import (
     DriverStatus,
     DriverTimeoutError,
     DriverUnavailableError,
+    Reading,
     UnencodableValueError,
 )
 
@@ -23,5 +24,6 @@ __all__ = [
     "DriverStatus",
     "DriverTimeoutError",
     "DriverUnavailableError",
+    "Reading",
     "UnencodableValueError",
 ]

@@ -13,7 +13,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
 
-from protocol.models import Observation
+from protocol.models import Event, Observation
+
+Reading = Observation | Event
+"""What a poll yields: readings, and events for what a device reports or does wrong (a run started, a bad
+frame skipped while good data around it still flows)."""
 
 DriverState = Literal["closed", "open", "unavailable"]
 
@@ -99,8 +103,12 @@ class Driver(Protocol):
     async def open(self) -> None:
         """Connect. Raises ``DriverUnavailableError`` when the device cannot be reached."""
 
-    async def poll(self) -> Sequence[Observation]:
-        """Read every configured channel once. Raises a ``DriverError``; never returns a made-up value."""
+    async def poll(self) -> Sequence[Observation | Event]:
+        """Read the device once (or take what it streamed since the last poll).
+
+        Raises a ``DriverError`` when the poll as a whole failed; never returns a made-up value. A streaming driver
+        that skipped a bad frame among good ones returns an ``Event`` of type ``bad_frame`` for it instead.
+        """
         ...
 
     async def close(self) -> None:
