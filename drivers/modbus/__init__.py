@@ -24,6 +24,7 @@ from drivers.modbus.config import (
 from drivers.modbus.decode import decode_registers, encode_value
 from drivers.modbus.driver import ModbusDriver
 from drivers.modbus.plan import ReadBlock, plan_reads
+from drivers.modbus.settings import ModbusDeviceSettings, create_driver
 
 __all__ = [
     "ClientFactory",
@@ -33,6 +34,7 @@ __all__ = [
     "ModbusChannels",
     "ModbusClient",
     "ModbusConnection",
+    "ModbusDeviceSettings",
     "ModbusDriver",
     "ModbusRtuConnection",
     "ModbusTcpConnection",
@@ -40,6 +42,7 @@ __all__ = [
     "ReadBlock",
     "Table",
     "bus_for_port",
+    "create_driver",
     "decode_registers",
     "encode_value",
     "frame_gap_s",
