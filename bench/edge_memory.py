@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.harness import entries, freezer_config, start_agent, start_simulator, stop_agent  # noqa: E402
+from tests.e2e.harness import entries, freezer_config, start_agent, start_simulator, stop_agent
 
 
 def rss_mb(pid: int) -> float:
@@ -29,7 +29,10 @@ def rss_mb(pid: int) -> float:
 
 
 def baseline_mb() -> float:
-    code = "import pymodbus.client, pydantic, cryptography.hazmat.primitives.asymmetric.ed25519, msgspec, sqlite3, time; time.sleep(3)"
+    code = (
+        "import pymodbus.client, pydantic, cryptography.hazmat.primitives.asymmetric.ed25519, msgspec, sqlite3, time; "
+        "time.sleep(3)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code])
     time.sleep(2.5)
     value = rss_mb(proc.pid)
@@ -45,8 +48,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tracseq-mem-") as tmp:
         folder = Path(tmp)
         sim = start_simulator(speed=1)
-        config = freezer_config(folder, [(f"freezer-{i:02d}", sim.tcp_port) for i in range(args.devices)],
-                                poll_interval_s=1.0, checkpoint_interval_s=5.0)
+        config = freezer_config(
+            folder,
+            [(f"freezer-{i:02d}", sim.tcp_port) for i in range(args.devices)],
+            poll_interval_s=1.0,
+            checkpoint_interval_s=5.0,
+        )
         agent = start_agent(config)
         samples: list[float] = []
         try:
