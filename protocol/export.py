@@ -41,6 +41,41 @@ def open_export_for_reading(path: Path) -> tuple[IO[bytes], IO[bytes]]:
     return raw, raw
 
 
+def _line(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def header_line(
+    *,
+    origin: str,
+    log_keys: Iterable[VerifierKey],
+    witness_keys: Iterable[VerifierKey] = (),
+    start_seq: int = 0,
+    start_prev: bytes | None = None,
+    created: datetime | None = None,
+) -> bytes:
+    return _line(
+        {
+            "type": "header",
+            "format": EXPORT_FORMAT,
+            "version": EXPORT_VERSION,
+            "origin": origin,
+            "created": format_timestamp(created or datetime.now(UTC)),
+            "log_keys": [k.vkey for k in log_keys],
+            "witness_keys": [k.vkey for k in witness_keys],
+            "start": {"seq": start_seq, "prev": start_prev.hex() if start_prev is not None else None},
+        }
+    )
+
+
+def checkpoint_line(note: str) -> bytes:
+    return _line({"type": "checkpoint", "note": note})
+
+
+def end_line(entries: int, next_seq: int) -> bytes:
+    return _line({"type": "end", "entries": entries, "next_seq": next_seq})
+
+
 class ExportWriter:
     """Writes an export stream. Entries must be written in ``seq`` order, checkpoints after their last entry."""
 
@@ -64,20 +99,16 @@ class ExportWriter:
         )
         self.entries = 0
         self.next_seq = start_seq
-        header: dict[str, Any] = {
-            "type": "header",
-            "format": EXPORT_FORMAT,
-            "version": EXPORT_VERSION,
-            "origin": origin,
-            "created": format_timestamp(created or datetime.now(UTC)),
-            "log_keys": [k.vkey for k in log_keys],
-            "witness_keys": [k.vkey for k in witness_keys],
-            "start": {"seq": start_seq, "prev": start_prev.hex() if start_prev is not None else None},
-        }
-        self._record(header)
-
-    def _record(self, record: dict[str, Any]) -> None:
-        self._out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n")
+        self._out.write(
+            header_line(
+                origin=origin,
+                log_keys=log_keys,
+                witness_keys=witness_keys,
+                start_seq=start_seq,
+                start_prev=start_prev,
+                created=created,
+            )
+        )
 
     def write_entry(self, raw: bytes) -> None:
         self._out.write(raw)
@@ -90,12 +121,12 @@ class ExportWriter:
             self.write_entry(raw)
 
     def write_checkpoint(self, note: str) -> None:
-        self._record({"type": "checkpoint", "note": note})
+        self._out.write(checkpoint_line(note))
 
     def close(self) -> None:
         if self._out.closed:
             return
-        self._record({"type": "end", "entries": self.entries, "next_seq": self.next_seq})
+        self._out.write(end_line(self.entries, self.next_seq))
         if self._out is not self._raw:
             self._out.close()
         self._raw.flush()

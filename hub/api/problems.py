@@ -1,0 +1,61 @@
+"""One handler turns every error into an RFC 9457 problem document (application/problem+json)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hub.errors import HubError, RateLimitedError
+
+logger = logging.getLogger(__name__)
+PROBLEM = "application/problem+json"
+_BASE = "https://tracseq.example/problems/"
+
+
+def problem(request: Request, status: int, title: str, detail: str, slug: str, **extra: Any) -> JSONResponse:
+    body = {
+        "type": _BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": getattr(request.state, "request_id", None),
+        **extra,
+    }
+    headers = {}
+    if "retry_after" in extra:
+        headers["Retry-After"] = str(extra["retry_after"])
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(HubError)
+    async def _hub(request: Request, exc: HubError) -> JSONResponse:
+        extra = dict(exc.extra.items())
+        if isinstance(exc, RateLimitedError):
+            extra["retry_after"] = exc.retry_after
+        return problem(request, exc.status, exc.title, exc.detail, exc.type_slug, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()
+        ]
+        return problem(request, 422, "Validation failed", "the request is not valid", "validation", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large", 401: "Not authenticated"}
+        return problem(request, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail), "http")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(request, 500, "Internal error", "the hub could not complete the request", "internal")

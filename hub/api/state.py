@@ -1,0 +1,27 @@
+"""What the application holds between requests, built once by ``create_app`` from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from hub.api.middleware import Metrics
+from hub.audit.trail import AuditTrail
+from hub.db.base import Database
+from hub.domain.identity import Identity
+from hub.events.bus import EventBus
+from hub.ratelimit import RateLimiter
+from hub.settings import HubSettings
+
+
+@dataclass
+class HubState:
+    settings: HubSettings
+    db: Database
+    audit: AuditTrail
+    identity: Identity
+    limiter: RateLimiter
+    bus: EventBus
+    metrics: Metrics
+    redis: Redis | None = None

@@ -1,0 +1,1 @@
+"""Domain logic of the hub (no FastAPI imports here)."""

@@ -1,0 +1,135 @@
+"""Delivering events to subscribers: in-process for the embedded hub, Redis Streams in production.
+
+The outbox relay publishes each committed event once, in offset order; subscribers may still see an event twice
+(after a crash between delivery and acknowledgement), so handlers are idempotent and keyed on ``event_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import select, update
+
+from hub.db.base import Database, utcnow
+from hub.db.models import OutboxEvent
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EventEnvelope:
+    offset: int
+    event_id: str
+    tenant_id: str
+    type: str
+    subject_type: str
+    subject_id: str
+    actor: str | None
+    payload: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: OutboxEvent) -> EventEnvelope:
+        return cls(
+            offset=row.id,
+            event_id=row.event_id,
+            tenant_id=row.tenant_id,
+            type=row.type,
+            subject_type=row.subject_type,
+            subject_id=row.subject_id,
+            actor=row.actor,
+            payload=dict(row.payload),
+            created_at=row.created_at,
+        )
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "offset": self.offset,
+            "event_id": self.event_id,
+            "type": self.type,
+            "subject_type": self.subject_type,
+            "subject_id": self.subject_id,
+            "actor": self.actor,
+            "payload": self.payload,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+Handler = Callable[[EventEnvelope], Awaitable[None]]
+
+
+class EventBus(Protocol):
+    def subscribe(self, name: str, handler: Handler) -> None: ...
+
+    async def publish(self, events: Sequence[EventEnvelope]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class InProcessBus:
+    """Subscribers run in this process, in order; a failing handler is logged and does not stop the others."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+        self.delivered = 0
+
+    def subscribe(self, name: str, handler: Handler) -> None:
+        self._handlers[name] = handler
+
+    async def publish(self, events: Sequence[EventEnvelope]) -> None:
+        for event in events:
+            for name, handler in self._handlers.items():
+                try:
+                    await handler(event)
+                except Exception:
+                    logger.exception("subscriber %s failed on event %s (%s)", name, event.offset, event.type)
+            self.delivered += 1
+
+    async def close(self) -> None:
+        return None
+
+
+class OutboxRelay:
+    """Moves committed events from the outbox to the bus, in offset order, marking each one published."""
+
+    def __init__(self, db: Database, bus: EventBus, *, batch: int = 500, interval_s: float = 0.2) -> None:
+        self.db = db
+        self.bus = bus
+        self.batch = batch
+        self.interval_s = interval_s
+        self._wake = asyncio.Event()
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        async with self.db.transaction() as session:
+            query = select(OutboxEvent).where(OutboxEvent.published_at.is_(None)).order_by(OutboxEvent.id)
+            if self.db.dialect == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = (await session.execute(query.limit(self.batch))).scalars().all()
+            if not rows:
+                return 0
+            await self.bus.publish([EventEnvelope.from_row(r) for r in rows])
+            await session.execute(
+                update(OutboxEvent).where(OutboxEvent.id.in_([r.id for r in rows])).values(published_at=utcnow())
+            )
+            return len(rows)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                moved = await self.run_once()
+            except Exception:
+                logger.exception("the outbox relay failed; retrying")
+                moved = 0
+            if moved == 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.interval_s)

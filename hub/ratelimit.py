@@ -1,0 +1,54 @@
+"""Rate limits per user, per device and per tenant: fixed one-minute windows, in-process or in Redis."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key: str, limit: int) -> int | None:
+        """Count one request for ``key``; None when allowed, else the seconds until the window resets."""
+        ...
+
+
+class InProcessRateLimiter:
+    """For the embedded hub (one process). Memory is bounded by pruning windows that have ended."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, tuple[int, int]] = {}
+
+    async def hit(self, key: str, limit: int) -> int | None:
+        now = time.time()
+        window = int(now // 60)
+        current_window, count = self._counts.get(key, (window, 0))
+        if current_window != window:
+            count = 0
+        count += 1
+        self._counts[key] = (window, count)
+        if len(self._counts) > 100_000:
+            self._counts = {k: v for k, v in self._counts.items() if v[0] == window}
+        if count > limit:
+            return max(1, int(60 - now % 60))
+        return None
+
+
+class RedisRateLimiter:
+    """Shared by every hub process: INCR on a key per window, expiring with it."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def hit(self, key: str, limit: int) -> int | None:
+        now = time.time()
+        window = int(now // 60)
+        name = f"tracseq:rate:{key}:{window}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(name)
+            pipe.expire(name, 61)
+            count, _ = await pipe.execute()
+        if int(count) > limit:
+            return max(1, int(60 - now % 60))
+        return None

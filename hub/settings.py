@@ -1,0 +1,54 @@
+"""The hub's settings: one pydantic-settings class, read from ``TRACSEQ_HUB_*`` environment variables.
+
+Built in ``main``/``create_app`` and passed down; nothing reads the environment at import time. Outside
+development a placeholder secret refuses to start the hub.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "development-only-secret-never-use-in-production"}
+DEV_SECRET = "development-only-secret-never-use-in-production"  # noqa: S105 - refused outside development
+
+
+class HubSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRACSEQ_HUB_", extra="forbid", frozen=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    name: str = Field(default="hub", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    database_url: str = "sqlite+aiosqlite:///./var/hub/hub.db"
+    redis_url: str | None = Field(default=None, description="Redis for events and rate limits; None: in-process")
+    jwt_secret: SecretStr = SecretStr(DEV_SECRET)
+    jwt_issuer: str = "tracseq-hub"
+    access_token_ttl_s: int = Field(default=900, gt=0, le=3600)
+    refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, gt=0)
+    max_body_bytes: int = Field(default=1 << 20, gt=0)
+    lockout_threshold: int = Field(default=5, gt=0)
+    lockout_s: int = Field(default=900, gt=0)
+    rate_user_per_min: int = Field(default=600, gt=0)
+    rate_device_per_min: int = Field(default=1200, gt=0)
+    rate_tenant_per_min: int = Field(default=6000, gt=0)
+    audit_key_file: Path = Path("./var/hub/audit.key")
+    audit_checkpoint_every: int = Field(default=100, gt=0)
+    events_stream: str = "tracseq:events"
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> HubSettings:
+        if self.environment != "development":
+            secret = self.jwt_secret.get_secret_value()
+            if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 32:
+                raise ValueError(
+                    "TRACSEQ_HUB_JWT_SECRET must be set to a random secret of at least 32 characters outside "
+                    "development (for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
