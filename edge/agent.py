@@ -27,6 +27,7 @@ from edge.config import DRIVER_KINDS, Config, Device
 from edge.errors import StoreError, StoreFullError
 from edge.store import LogStore
 from edge.supervisor import DeviceSupervisor
+from edge.uplink import HubLink, run_uplink
 from protocol import SigningKey
 from protocol.encoding import format_timestamp
 from protocol.errors import KeyFileError
@@ -264,6 +265,17 @@ class Agent:
             path.with_suffix(".done").write_text(json.dumps(result), encoding="utf-8")
             path.unlink(missing_ok=True)
 
+    # -- commands from the hub (edge.uplink.CommandSink) -----------------------------------------------------
+
+    def set_limit(self, device: str, channel: str, kind: str, limit: str) -> None:
+        self.engine.set_limit(device, channel, kind, limit)  # type: ignore[arg-type]
+
+    def ack_alarm(self, alarm_id: str, by: str, comment: str) -> None:
+        self._alarms([self.engine.acknowledge(alarm_id, by, comment, self.clock.utc())])
+
+    def log_event(self, payload: dict[str, Any]) -> None:
+        self._append("event", payload)
+
     def _apply(self, command: dict[str, Any]) -> dict[str, Any]:
         name = command["command"]
         now = self.clock.utc()
@@ -320,6 +332,10 @@ class Agent:
             asyncio.create_task(self._alarm_loop(), name="alarms"),
             asyncio.create_task(self._status_loop(), name="status"),
         ]
+        link = HubLink.load(self.config.edge.data_dir)
+        if link is not None:
+            logger.info("syncing to the hub at %s as device %s", link.hub_url, link.device_id)
+            background.append(asyncio.create_task(run_uplink(link, self.store, self, self.stop_event), name="uplink"))
         await self.stop_event.wait()
         logger.info("stopping: finishing in-flight polls")
         await asyncio.gather(*tasks, return_exceptions=True)

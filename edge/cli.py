@@ -144,7 +144,11 @@ def trust_command(
         raise _fail(f"cannot read {cfg.edge.db_path}: {exc}") from exc
     finally:
         db.close()
-    out.write_text(Trust(log_keys=keys[:1]).to_json() + "\n", encoding="utf-8")
+    from edge.uplink import HubLink
+
+    link = HubLink.load(cfg.edge.data_dir)
+    witnesses = (VerifierKey.parse(link.witness_key),) if link else ()
+    out.write_text(Trust(log_keys=keys[:1], witness_keys=witnesses).to_json() + "\n", encoding="utf-8")
     typer.echo(f"wrote {out} (key {keys[0].key_id.hex()}; later keys are trusted through their rotation entries)")
 
 
@@ -166,6 +170,36 @@ def ack_command(
     if not result.get("ok"):
         raise _fail(str(result.get("error")), 1)
     typer.echo(f"acknowledged {alarm_id}")
+
+
+@app.command("enroll")
+def enroll_command(
+    config: ConfigOption,
+    hub: Annotated[str, typer.Option("--hub", help="The hub's address, e.g. https://hub.lab.example")],
+    token: Annotated[str, typer.Option("--token", help="The one-time enrolment token from the hub's admin")],
+    name: Annotated[str | None, typer.Option(help="Device name at the hub (default: the edge id)")] = None,
+    ca: Annotated[Path | None, typer.Option(help="CA certificate to verify the hub's TLS certificate")] = None,
+) -> None:
+    """Register this edge's public key with the hub and store its device credentials (data_dir/hub.json)."""
+    from edge.agent import load_or_create_key
+    from edge.uplink import enroll
+
+    cfg = _config(config)
+    cfg.edge.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        key = load_or_create_key(cfg)
+        link = enroll(
+            hub,
+            token,
+            name=name or cfg.edge.id,
+            origin=cfg.edge.log_origin,
+            key=key,
+            data_dir=cfg.edge.data_dir,
+            ca_file=str(ca) if ca else None,
+        )
+    except (EdgeError, KeyFileError) as exc:
+        raise _fail(str(exc), 1) from exc
+    typer.echo(f"enrolled as device {link.device_id} at {link.hub_url}; the agent syncs when it runs")
 
 
 def register(root: typer.Typer) -> None:

@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (seq INTEGER PRIMARY KEY, raw BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, head BLOB NOT NULL, note TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS keys (first_seq INTEGER PRIMARY KEY, vkey TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cosigned (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
 """
 _RECOVERY = (
     "stop the agent, move the data directory aside (keep it as evidence), and start the agent on an empty one; "
@@ -205,6 +206,57 @@ class LogStore:
         self._key = new_key
         return entry
 
+    # -- sync (the sender's view of the store) ---------------------------------------------------------------
+
+    def acked_seq(self) -> int:
+        """The hub holds every entry below this seq (as it last told us)."""
+        with self._lock:
+            value = self._meta("acked_seq")
+        return int(value) if value is not None else 0
+
+    def set_acked_seq(self, seq: int) -> None:
+        with self._lock, self._transaction():
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('acked_seq', ?)", (str(seq),))
+
+    def read_entries(self, from_seq: int, max_entries: int, max_bytes: int) -> list[bytes]:
+        """Durable entries from ``from_seq``, at most ``max_entries`` and about ``max_bytes``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT raw FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?",
+                (from_seq, self._durable, max_entries),
+            ).fetchall()
+        out: list[bytes] = []
+        size = 0
+        for (raw,) in rows:
+            size += len(raw) + 1
+            if out and size > max_bytes:
+                break
+            out.append(bytes(raw))
+        return out
+
+    def checkpoint_upto(self, upto_size: int) -> str | None:
+        """The newest checkpoint with size <= ``upto_size``; signs a fresh one when the batch ends at the durable
+        head, so each sync asks the hub to witness everything it sends."""
+        if upto_size == self._durable:
+            self.checkpoint()
+        with self._lock:
+            row = self._db.execute(
+                "SELECT note FROM checkpoints WHERE size <= ? ORDER BY size DESC LIMIT 1", (upto_size,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def store_cosigned(self, note: str) -> None:
+        """Keep the hub's cosignature with the log: exports carry it, and ``tracseq verify`` then detects
+        truncation against the witness."""
+        size = checkpoint_size(note)
+        with self._lock, self._transaction():
+            self._db.execute("INSERT OR REPLACE INTO cosigned VALUES (?, ?)", (size, note))
+
+    def cosigned_size(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT MAX(size) FROM cosigned").fetchone()
+        return int(row[0] or 0)
+
     # -- reading ----------------------------------------------------------------------------------------------
 
     def keys(self) -> list[tuple[int, VerifierKey]]:
@@ -295,9 +347,15 @@ def write_export(db: sqlite3.Connection, out: Path, from_seq: int = 0) -> int:
             row = db.execute("SELECT raw FROM entries WHERE seq = ?", (start - 1,)).fetchone()
             start_prev = entry_hash(bytes(row[0])) if row is not None else None
         checkpoints = db.execute("SELECT size, note FROM checkpoints WHERE size > ? ORDER BY size", (start,)).fetchall()
+        cosigned = dict(db.execute("SELECT size, note FROM cosigned WHERE size > ?", (start,)).fetchall())
+        # a checkpoint the hub cosigned travels with the witness's line; the newest also goes up front, so an
+        # export cut short shows against it
+        checkpoints = [(size, cosigned.get(size, note)) for size, note in checkpoints]
         keys = [VerifierKey.parse(str(v)) for (v,) in db.execute("SELECT vkey FROM keys ORDER BY first_seq")]
         written = 0
         with ExportWriter(out, origin=origin, log_keys=keys, start_seq=start, start_prev=start_prev) as writer:
+            if cosigned:
+                writer.write_checkpoint(str(cosigned[max(cosigned)]))
             marks = iter(checkpoints)
             mark = next(marks, None)
             for seq, raw in db.execute("SELECT seq, raw FROM entries WHERE seq >= ? ORDER BY seq", (start,)):

@@ -7,13 +7,17 @@ from typing import Any
 
 
 class HubError(Exception):
+    """``keep_changes``: the write transaction commits what was done before the error instead of rolling it back
+    (a failed sign-in still counts towards the lockout; a reused refresh token's family stays revoked)."""
+
     status = 500
     title = "Internal error"
     type_slug = "internal"
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init__(self, detail: str, *, keep_changes: bool = False, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.keep_changes = keep_changes
         self.extra = extra
 
 

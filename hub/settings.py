@@ -35,6 +35,8 @@ class HubSettings(BaseSettings):
     rate_tenant_per_min: int = Field(default=6000, gt=0)
     audit_key_file: Path = Path("./var/hub/audit.key")
     audit_checkpoint_every: int = Field(default=100, gt=0)
+    witness_key_file: Path = Path("./var/hub/witness.key")
+    ingest_concurrency: int = Field(default=4, gt=0, le=64)
     events_stream: str = "tracseq:events"
     log_level: str = "INFO"
 

@@ -11,11 +11,13 @@ from fastapi import FastAPI
 
 from hub.api import problems
 from hub.api.middleware import BodyLimit, Metrics, RequestContext
-from hub.api.routes import auth, health, records, users
+from hub.api.routes import auth, devices, health, records, users
 from hub.api.state import HubState
 from hub.audit.trail import AuditTrail
 from hub.db.base import Database
+from hub.domain.devices import Devices
 from hub.domain.identity import Identity
+from hub.domain.ingest import Ingest
 from hub.events.bus import EventBus, InProcessBus, OutboxRelay
 from hub.ratelimit import InProcessRateLimiter, RateLimiter, RedisRateLimiter
 from hub.settings import HubSettings
@@ -46,6 +48,8 @@ def build_state(settings: HubSettings) -> HubState:
         bus=bus,
         metrics=Metrics(),
         redis=redis,
+        devices=Devices(audit),
+        ingest=Ingest(audit, settings.witness_key_file, settings.name, max_concurrent=settings.ingest_concurrency),
     )
 
 
@@ -83,7 +87,15 @@ def create_app(settings: HubSettings, *, run_relay: bool | None = None) -> FastA
     )
     app.state.hub = state
     problems.install(app)
-    for router in (health.router, auth.router, auth.me_router, users.router, records.router):
+    for router in (
+        health.router,
+        auth.router,
+        auth.me_router,
+        users.router,
+        records.router,
+        devices.router,
+        devices.sync_router,
+    ):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestContext, metrics=state.metrics)

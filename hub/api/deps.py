@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.api.state import HubState
+from hub.domain.devices import DEVICE_TOKEN_PREFIX
 from hub.domain.identity import Principal
 from hub.domain.permissions import Permission
 from hub.errors import AuthenticationError, RateLimitedError
@@ -46,7 +47,11 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthenticationError("sign in first: send 'Authorization: Bearer <access token>'")
-    principal = state.identity.principal_from_token(credentials.credentials)
+    if credentials.credentials.startswith(DEVICE_TOKEN_PREFIX):
+        async with state.db.read() as session:
+            principal = await state.devices.authenticate(session, credentials.credentials)
+    else:
+        principal = state.identity.principal_from_token(credentials.credentials)
     settings = state.settings
     limit = settings.rate_user_per_min if principal.kind == "user" else settings.rate_device_per_min
     for key, allowed in (

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub.api.problems import PROBLEM
+from hub.api.problems import PROBLEM, document
 
 
 class Metrics:
@@ -74,7 +76,12 @@ def _route(scope: Scope) -> str:
 
 
 class BodyLimit:
-    """Refuses bodies over ``limit`` bytes with 413, by Content-Length and while streaming."""
+    """Refuses bodies over ``limit`` bytes with 413, by Content-Length and while streaming.
+
+    A streamed body that grows too large raises ``BodyTooLargeError`` (an HTTPException) in ``receive``: FastAPI
+    passes HTTPExceptions from the body reader through, so the app's problem handler answers; any other exception
+    there would become a 400 "error parsing the body". If the body was read outside a route, this middleware answers.
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -96,26 +103,33 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _TooLarge
+                    raise BodyTooLargeError(self.limit)
             return message
 
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
+            await self.app(scope, limited, watch)
+        except BodyTooLargeError:
+            if started:
+                raise
             await self._refuse(scope, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        import json
-
-        body = json.dumps(
-            {
-                "type": "https://tracseq.example/problems/too-large",
-                "title": "Payload too large",
-                "status": 413,
-                "detail": f"the body is larger than {self.limit} bytes",
-                "instance": scope.get("path"),
-            }
-        ).encode()
+        problem = document(
+            413,
+            "Payload too large",
+            f"the body is larger than {self.limit} bytes",
+            "too-large",
+            instance=scope.get("path", ""),
+            request_id=scope.get("state", {}).get("request_id"),
+        )
+        body = json.dumps(problem).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -126,5 +140,6 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
-    pass
+class BodyTooLargeError(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the body is larger than {limit} bytes")

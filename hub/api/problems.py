@@ -15,18 +15,32 @@ from hub.errors import HubError, RateLimitedError
 logger = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
 _BASE = "https://tracseq.example/problems/"
+_HTTP = {
+    401: ("Not authenticated", "unauthenticated"),
+    404: ("Not found", "not-found"),
+    405: ("Method not allowed", "method-not-allowed"),
+    413: ("Payload too large", "too-large"),
+}
 
 
-def problem(request: Request, status: int, title: str, detail: str, slug: str, **extra: Any) -> JSONResponse:
-    body = {
+def document(
+    status: int, title: str, detail: str, slug: str, *, instance: str, request_id: str | None, **extra: Any
+) -> dict[str, Any]:
+    """The problem document itself; also used by the ASGI middleware that answers before the app runs."""
+    return {
         "type": _BASE + slug,
         "title": title,
         "status": status,
         "detail": detail,
-        "instance": request.url.path,
-        "request_id": getattr(request.state, "request_id", None),
+        "instance": instance,
+        "request_id": request_id,
         **extra,
     }
+
+
+def problem(request: Request, status: int, title: str, detail: str, slug: str, **extra: Any) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None)
+    body = document(status, title, detail, slug, instance=request.url.path, request_id=request_id, **extra)
     headers = {}
     if "retry_after" in extra:
         headers["Retry-After"] = str(extra["retry_after"])
@@ -52,8 +66,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large", 401: "Not authenticated"}
-        return problem(request, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail), "http")
+        title, slug = _HTTP.get(exc.status_code, ("Error", "http"))
+        return problem(request, exc.status_code, title, str(exc.detail), slug)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

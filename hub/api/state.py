@@ -9,7 +9,9 @@ from redis.asyncio import Redis
 from hub.api.middleware import Metrics
 from hub.audit.trail import AuditTrail
 from hub.db.base import Database
+from hub.domain.devices import Devices
 from hub.domain.identity import Identity
+from hub.domain.ingest import Ingest
 from hub.events.bus import EventBus
 from hub.ratelimit import RateLimiter
 from hub.settings import HubSettings
@@ -24,4 +26,6 @@ class HubState:
     limiter: RateLimiter
     bus: EventBus
     metrics: Metrics
+    devices: Devices
+    ingest: Ingest
     redis: Redis | None = None

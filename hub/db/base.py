@@ -14,6 +14,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
+from hub.errors import HubError
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -101,9 +103,15 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one write transaction: committed on success, rolled back on any error."""
+        """A session inside one write transaction: committed on success, rolled back on any error except a
+        ``HubError`` raised with ``keep_changes`` (committed, then raised)."""
         async with self.sessions() as session, session.begin():
-            yield session
+            try:
+                yield session
+            except HubError as exc:
+                if exc.keep_changes:
+                    await session.commit()
+                raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

@@ -3,6 +3,7 @@ tokens with reuse detection. No FastAPI here: routes translate HTTP to these cal
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
@@ -52,7 +53,9 @@ class Principal:
         return f"{self.kind}:{self.name}"
 
     def can(self, permission: Permission) -> bool:
-        return self.kind == "user" and self.role is not None and allows(self.role, permission)
+        if self.kind == "device":
+            return permission == Permission.DEVICE_SYNC
+        return self.role is not None and allows(self.role, permission)
 
     def require(self, permission: Permission) -> None:
         if not self.can(permission):
@@ -83,6 +86,11 @@ def _verify_password(stored: str, password: str) -> bool:
         return _HASHER.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+async def _check_password(stored: str, password: str) -> bool:
+    """argon2 takes a few hundred milliseconds of CPU by design: in a thread, so the event loop keeps serving."""
+    return await asyncio.to_thread(_verify_password, stored, password)
 
 
 def _token_hash(token: str) -> str:
@@ -156,13 +164,14 @@ class Identity:
         exists = await session.execute(select(User.id).where(User.tenant_id == tenant_id, User.username == username))
         if exists.scalar_one_or_none():
             raise ConflictError(f"user {username!r} exists in this tenant")
+        password_hash = await asyncio.to_thread(hash_password, password)
         user = User(
             id=new_id(),
             tenant_id=tenant_id,
             username=username,
             display_name=display_name,
             email=email,
-            password_hash=hash_password(password),
+            password_hash=password_hash,
             role=role.value,
         )
         session.add(user)
@@ -244,22 +253,25 @@ class Identity:
 
     async def login(self, session: AsyncSession, tenant_slug: str, username: str, password: str) -> TokenPair:
         """Check a password with lockout; the same error for every failure, and the same work for unknown users."""
-        failure = AuthenticationError("wrong tenant, user name or password")
+        failure = "wrong tenant, user name or password"
         tenant = (await session.execute(select(Tenant).where(Tenant.slug == tenant_slug))).scalar_one_or_none()
         user = None
         if tenant is not None:
+            # the row lock makes concurrent failures count one by one (no lost update of failed_logins)
             user = (
-                await session.execute(select(User).where(User.tenant_id == tenant.id, User.username == username))
+                await session.execute(
+                    select(User).where(User.tenant_id == tenant.id, User.username == username).with_for_update()
+                )
             ).scalar_one_or_none()
         if user is None or tenant is None:
-            _verify_password(_DUMMY_HASH, password)
-            raise failure
+            await _check_password(_DUMMY_HASH, password)
+            raise AuthenticationError(failure)
         now = utcnow()
         if user.locked_until is not None and user.locked_until > now:
             raise AccountLockedError(
                 f"too many failed sign-ins; try again after {user.locked_until.isoformat(timespec='seconds')}"
             )
-        if not _verify_password(user.password_hash, password):
+        if not await _check_password(user.password_hash, password):
             user.failed_logins += 1
             if user.failed_logins >= self.settings.lockout_threshold:
                 user.locked_until = now + timedelta(seconds=self.settings.lockout_s)
@@ -273,19 +285,19 @@ class Identity:
                     record_id=user.id,
                     new={"locked_until": user.locked_until},
                 )
-            raise failure
+            raise AuthenticationError(failure, keep_changes=True)
         if user.disabled:
-            raise failure
+            raise AuthenticationError(failure)
         user.failed_logins = 0
         user.locked_until = None
         if _HASHER.check_needs_rehash(user.password_hash):
-            user.password_hash = hash_password(password)
+            user.password_hash = await asyncio.to_thread(hash_password, password)
         return await self._issue(session, user, family=new_id())
 
     async def verify_password(self, session: AsyncSession, principal: Principal, password: str) -> User:
         """Re-entry of the password for an electronic signature."""
         user = await self.get_user(session, principal.tenant_id, principal.id)
-        if user.disabled or not _verify_password(user.password_hash, password):
+        if user.disabled or not await _check_password(user.password_hash, password):
             raise AuthenticationError("the password is not correct")
         return user
 
@@ -320,8 +332,11 @@ class Identity:
 
     async def refresh(self, session: AsyncSession, token: str) -> TokenPair:
         now = utcnow()
+        # locked: of two concurrent uses of one token, the second sees the first and counts as reuse
         row = (
-            await session.execute(select(RefreshToken).where(RefreshToken.token_hash == _token_hash(token)))
+            await session.execute(
+                select(RefreshToken).where(RefreshToken.token_hash == _token_hash(token)).with_for_update()
+            )
         ).scalar_one_or_none()
         if row is None:
             raise AuthenticationError("unknown refresh token")
@@ -338,7 +353,9 @@ class Identity:
                 record_id=row.user_id,
                 new={"family": row.family_id, "detail": "a spent refresh token was reused"},
             )
-            raise AuthenticationError("this refresh token was already used; every session of this sign-in is revoked")
+            raise AuthenticationError(
+                "this refresh token was already used; every session of this sign-in is revoked", keep_changes=True
+            )
         if row.expires_at <= now:
             raise AuthenticationError("the refresh token expired; sign in again")
         user = await session.get(User, row.user_id)

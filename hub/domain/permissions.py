@@ -37,12 +37,14 @@ class Permission(StrEnum):
     ALERTS_READ = "alerts:read"
     ALERTS_ACK = "alerts:ack"
     ALERTS_MANAGE = "alerts:manage"
+    DEVICE_SYNC = "device:sync"  # edge devices only: write their own log; no person has it
 
 
 _READ_ALL = {p for p in Permission if p.value.endswith(":read")}
+DEVICE_PERMISSIONS = frozenset({Permission.DEVICE_SYNC})
 
 MATRIX: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset(Permission),
+    Role.ADMIN: frozenset(set(Permission) - DEVICE_PERMISSIONS),
     Role.LAB_MANAGER: frozenset(
         _READ_ALL
         | {
@@ -107,6 +109,8 @@ def render_matrix() -> str:
     roles = list(Role)
     lines = ["| permission | " + " | ".join(r.value for r in roles) + " |", "| --- |" + " :-: |" * len(roles)]
     for permission in Permission:
+        if permission in DEVICE_PERMISSIONS:
+            continue
         marks = " | ".join("✓" if permission in MATRIX[r] else "" for r in roles)
         lines.append(f"| `{permission.value}` | {marks} |")
     return "\n".join(lines)

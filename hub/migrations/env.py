@@ -7,7 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from hub.db import models  # noqa: F401  (registers the tables)
+from hub.db import ingest_models, models  # noqa: F401  (registers the tables)
 from hub.db.base import Base, make_engine
 
 target_metadata = Base.metadata

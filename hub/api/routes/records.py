@@ -12,11 +12,13 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.api.deps import ReadSessionDep, SessionDep, StateDep, require
-from hub.db.models import AuditCheckpoint, AuditEntry, AuditHead, ESignature, OutboxEvent
+from hub.db.models import AuditCheckpoint, AuditEntry, AuditHead, Device, ESignature, OutboxEvent, User
 from hub.domain.identity import Principal
 from hub.domain.permissions import Permission
+from hub.errors import NotFoundError
 from hub.events.bus import EventEnvelope
 from hub.events.outbox import record_event
 from protocol import Trust
@@ -189,10 +191,28 @@ class SignaturePublic(BaseModel):
     signed_at: datetime
 
 
+_SIGNABLE: dict[str, type[User] | type[Device]] = {"user": User, "device": Device}
+
+
+async def _record_in_tenant(session: AsyncSession, tenant_id: str, record_type: str, record_id: str) -> None:
+    """A record the hub keeps must exist in the signer's tenant: nobody signs another lab's records. Other record
+    types are not stored here (yet), so only their content hash binds the signature."""
+    if record_type == "tenant":
+        found = record_id == tenant_id
+    elif (model := _SIGNABLE.get(record_type)) is not None:
+        query = select(model.id).where(model.tenant_id == tenant_id, model.id == record_id)
+        found = (await session.execute(query)).scalar_one_or_none() is not None
+    else:
+        return
+    if not found:
+        raise NotFoundError(f"no {record_type} {record_id}")
+
+
 @router.post("/esignatures", status_code=201)
 async def sign(body: SignRequest, principal: CanSign, state: StateDep, session: SessionDep) -> SignaturePublic:
     """Sign a record (Part 11 §11.50, §11.70, §11.200): the password again, the meaning, the printed name and time,
     bound to the record by the hash of its content."""
+    await _record_in_tenant(session, principal.tenant_id, body.record_type, body.record_id)
     user = await state.identity.verify_password(session, principal, body.password)
     record_hash = hashlib.sha256(body.record_content.encode("utf-8")).hexdigest()
     signature = ESignature(

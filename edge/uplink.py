@@ -1,0 +1,154 @@
+"""The edge's link to the hub: enrolment, the sync task, and applying the commands the hub sends back.
+
+Enrolment writes ``<data_dir>/hub.json`` (mode 0600): the hub's address, this device's credential and the hub's
+witness key. With it, the agent syncs in the background; without it, the agent works alone, as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from edge.errors import EdgeError
+from protocol import SigningKey
+from sync import Command
+from sync.sender import SyncReport, SyncSender
+from sync.transport import HttpTransport
+
+logger = logging.getLogger(__name__)
+HUB_FILE = "hub.json"
+BEACON_EVERY_S = 600.0
+
+
+@dataclass(frozen=True)
+class HubLink:
+    hub_url: str
+    device_id: str
+    device_token: str
+    witness_key: str
+    ca_file: str | None = None
+
+    @property
+    def verify(self) -> bool | str:
+        return self.ca_file or True
+
+    @classmethod
+    def load(cls, data_dir: Path) -> HubLink | None:
+        path = data_dir / HUB_FILE
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(**data)
+
+    def save(self, data_dir: Path) -> Path:
+        path = data_dir / HUB_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(self.__dict__, handle, indent=2)
+        return path
+
+
+def enroll(
+    hub_url: str, token: str, *, name: str, origin: str, key: SigningKey, data_dir: Path, ca_file: str | None = None
+) -> HubLink:
+    """Register this edge's key with the hub (one-time token) and keep the credentials it returns."""
+    if hub_url.startswith("http://") and not hub_url.startswith(("http://127.", "http://localhost")):
+        raise EdgeError("refusing to enrol over plain HTTP to a remote hub: use https://")
+    try:
+        response = httpx.post(
+            hub_url.rstrip("/") + "/v1/sync/enroll",
+            json={"token": token, "name": name, "origin": origin, "public_key": key.verifier.vkey},
+            timeout=30,
+            verify=ca_file or True,
+        )
+    except httpx.HTTPError as exc:
+        raise EdgeError(f"the hub at {hub_url} could not be reached: {exc}") from exc
+    if response.status_code != 201:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        raise EdgeError(f"the hub refused the enrolment ({response.status_code}): {detail}")
+    data = response.json()
+    link = HubLink(hub_url.rstrip("/"), data["device_id"], data["device_token"], data["witness_key"], ca_file)
+    link.save(data_dir)
+    return link
+
+
+class CommandSink(Protocol):
+    """What applying a command needs of the agent (kept narrow so this module does not import the agent)."""
+
+    def set_limit(self, device: str, channel: str, kind: str, limit: str) -> None: ...
+
+    def ack_alarm(self, alarm_id: str, by: str, comment: str) -> None: ...
+
+    def log_event(self, payload: dict[str, Any]) -> None: ...
+
+
+def apply_command(sink: CommandSink, command: Command) -> dict[str, Any]:
+    """Apply one command; every outcome is logged as ``command_applied`` (ok or refused, with why)."""
+    args = command.args
+    try:
+        if command.type == "set_limit":
+            Decimal(args["limit"])
+            sink.set_limit(args["device"], args["channel"], args["kind"], args["limit"])
+        elif command.type == "ack_alarm":
+            sink.ack_alarm(args["alarm_id"], args.get("by", "hub"), args.get("comment", "acknowledged at the hub"))
+        else:
+            raise ValueError(f"command {command.type!r} is not supported by this agent yet")
+        outcome: dict[str, Any] = {"ok": True}
+    except (KeyError, ValueError, InvalidOperation, EdgeError) as exc:
+        outcome = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}
+    except Exception as exc:  # an alarm-engine error: refused, logged, never fatal
+        outcome = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}
+    sink.log_event(
+        {
+            "type": "command_applied",
+            "severity": "info" if outcome["ok"] else "warning",
+            "message": f"{command.type}: {'applied' if outcome['ok'] else outcome['error']}",
+            "attrs": {"command_id": command.id, "command": command.type, "ok": bool(outcome["ok"])},
+        }
+    )
+    return outcome
+
+
+async def run_uplink(
+    link: HubLink, sender_store: Any, sink: CommandSink, stop: asyncio.Event, *, idle_s: float = 2.0
+) -> None:
+    transport = HttpTransport(link.hub_url, link.device_token, verify=link.verify)
+    sender = SyncSender(sender_store, transport)
+    applied: set[str] = set()
+    last_beacon = -BEACON_EVERY_S
+
+    def on_report(report: SyncReport) -> None:
+        nonlocal last_beacon
+        for command in report.commands:
+            if command.id not in applied:  # the hub resends until it sees command_applied in our log
+                applied.add(command.id)
+                apply_command(sink, command)
+        now = time.monotonic()
+        if report.beacons and now - last_beacon >= BEACON_EVERY_S:
+            last_beacon = now
+            beacon = report.beacons[-1].beacon
+            sink.log_event(
+                {
+                    "type": "beacon",
+                    "severity": "info",
+                    "message": "the hub's time and the head of its own log",
+                    "attrs": {"hub_time": beacon.hub_time, "hub_size": beacon.hub_size, "hub_head": beacon.hub_head},
+                }
+            )
+
+    try:
+        await sender.run(stop, idle_s=idle_s, on_report=on_report)
+    finally:
+        await transport.close()
