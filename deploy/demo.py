@@ -1,9 +1,10 @@
 """`make demo`: the system on its embedded default, on this machine.
 
-Starts a simulated -80 °C freezer (Modbus TCP) and an edge agent that polls it into its signed log, and shows
-live readings and alarms. After a short while the freezer's compressor fails: the temperature rises, and the
-agent raises its high-temperature alarm after the configured delay, with no network. On Ctrl-C (or after
---seconds) everything stops cleanly, the log is exported and verified as an auditor would.
+Starts the hub (SQLite, in-process events) with a seeded lab and a user of each role, a simulated -80 °C freezer
+(Modbus TCP), and an edge agent enrolled at the hub that polls the freezer into its signed log and syncs it to the
+hub, which cosigns it. Shows live readings, the log, what the hub holds and witnessed, and alarms. After a short
+while the freezer's compressor fails: the agent raises its high-temperature alarm after the configured delay. On
+Ctrl-C (or after --seconds) everything stops cleanly; the log is exported and verified with the hub's witness.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "demo-out"
@@ -84,6 +86,89 @@ def show(status_path: Path) -> None:
     )
 
 
+DEMO_PASSWORD = "Demo-Lab-2026!"  # noqa: S105 - printed for demo users on this machine
+ROLES = ["admin", "lab_manager", "technician", "scientist", "auditor", "facilities"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_hub(folder: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+    """The hub on SQLite, migrated and seeded: tenant demo-lab, one user per role, all with DEMO_PASSWORD."""
+    import os
+    import urllib.request
+
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "TRACSEQ_HUB_ENVIRONMENT": "development",
+        "TRACSEQ_HUB_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'hub.db'}",
+        "TRACSEQ_HUB_AUDIT_KEY_FILE": str(folder / "audit.key"),
+        "TRACSEQ_HUB_WITNESS_KEY_FILE": str(folder / "witness.key"),
+        "DEMO_PASSWORD": DEMO_PASSWORD,
+    }
+    hub = [sys.executable, "-m", "protocol", "hub"]
+    subprocess.run([*hub, "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [*hub, "create-tenant", "demo-lab", "--name", "Demo Genomics Lab"], env=env, check=True, capture_output=True
+    )
+    subprocess.run(
+        [*hub, "create-admin", "demo-lab", "admin", "--display-name", "Ada Admin", "--password-env", "DEMO_PASSWORD"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    proc = subprocess.Popen([*hub, "serve", "--port", str(port)], env=env, stderr=(folder / "hub.log").open("w"))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=1).read()  # noqa: S310 - our own loopback hub
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(f"the hub did not start; see {folder / 'hub.log'}") from None
+            time.sleep(0.3)
+    token = api(url, "POST", "/v1/auth/login", {"tenant": "demo-lab", "username": "admin", "password": DEMO_PASSWORD})
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    names = {
+        "lab_manager": "Lee Manager",
+        "technician": "Tess Technician",
+        "scientist": "Sam Scientist",
+        "auditor": "Audrey Auditor",
+        "facilities": "Felix Facilities",
+    }
+    for role, name in names.items():
+        api(
+            url,
+            "POST",
+            "/v1/users",
+            {"username": role.replace("_", "-"), "display_name": name, "password": DEMO_PASSWORD, "role": role},
+            headers,
+        )
+    return proc, url, headers
+
+
+def api(url: str, method: str, path: str, body: object = None, headers: dict[str, str] | None = None) -> Any:
+    import urllib.request
+
+    request = urllib.request.Request(  # noqa: S310 - our own loopback hub
+        url + path,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        return json.loads(response.read() or b"null")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=0, help="stop by itself after this long (0: on Ctrl-C)")
@@ -106,6 +191,33 @@ def main() -> None:
     port, control_port = (int(ready[k].rsplit(":", 1)[1]) for k in ("tcp", "control"))
     config = OUT / "edge.toml"
     config.write_text(CONFIG.format(port=port), encoding="utf-8")
+    hub_dir = OUT / "hub"
+    if hub_dir.exists():
+        import shutil
+
+        shutil.rmtree(hub_dir)
+    hub, hub_url, admin = start_hub(hub_dir)
+    enrollment = api(hub_url, "POST", "/v1/devices/enrollment-tokens", None, admin)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "protocol",
+            "edge",
+            "enroll",
+            "--config",
+            str(config),
+            "--hub",
+            hub_url,
+            "--token",
+            enrollment["token"],
+        ],
+        check=True,
+    )
+    print(
+        f"hub: {hub_url}  (API docs at {hub_url}/docs); tenant demo-lab, password {DEMO_PASSWORD!r} for users "
+        + ", ".join(r.replace("_", "-") for r in ROLES)
+    )
     print(f"freezer simulator on Modbus TCP 127.0.0.1:{port} (20x accelerated clock)")
     print(f"edge agent: tracseq edge run --config {config.relative_to(ROOT)}  (logs in {OUT.name}/agent.log)")
     log_file = (OUT / "agent.log").open("w")
@@ -130,6 +242,14 @@ def main() -> None:
             control(control_port, {"fault": "compressor_failure"})
             failed = True
         show(data / "status.json")
+        if int(elapsed) % 5 == 0:
+            try:
+                device = api(hub_url, "GET", "/v1/devices", None, admin)[0]
+                print(
+                    f"  hub holds {device['next_seq']} entries of this edge, cosigned up to {device['cosigned_size']}"
+                )
+            except (OSError, IndexError, ValueError):
+                print("  hub: not answering")
         if args.seconds and elapsed >= args.seconds:
             break
         time.sleep(1)
@@ -138,6 +258,8 @@ def main() -> None:
     agent.wait(30)
     sim.send_signal(signal.SIGTERM)
     sim.wait(10)
+    hub.send_signal(signal.SIGTERM)
+    hub.wait(30)
     log_file.close()
     export, trust = OUT / "freezer-log.jsonl.gz", OUT / "freezer-log.trust.json"
     tracseq("edge", "export", "--config", str(config), "--out", str(export))
