@@ -160,7 +160,7 @@ def check_batch(
         head_hex = digest.hex()
         state.head = digest
         seq += 1
-    state.next_seq = seq
+    state.next_seq = max(seq, chain.next_seq)  # a resend of an older range must not rewind the chain
     accepted = Accepted(entries, duplicates, state, new_keys=new_keys)
     if header.checkpoint is not None:
         _checkpoint(chain, accepted, header.checkpoint, held_head, cosigned or {})

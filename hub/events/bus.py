@@ -1,7 +1,8 @@
 """Delivering events to subscribers: in-process for the embedded hub, Redis Streams in production.
 
-The outbox relay publishes each committed event once, in offset order; subscribers may still see an event twice
-(after a crash between delivery and acknowledgement), so handlers are idempotent and keyed on ``event_id``.
+The outbox relay publishes committed events in batches and marks them published in the same transaction; a crash
+between publishing and that commit publishes a batch again, and several relays may interleave batches, so
+subscribers are idempotent (see ``hub.events.subscribers``, which catches up from the outbox in offset order).
 """
 
 from __future__ import annotations
@@ -123,11 +124,17 @@ class OutboxRelay:
             return len(rows)
 
     async def run(self, stop: asyncio.Event) -> None:
+        failing = False
         while not stop.is_set():
             try:
                 moved = await self.run_once()
+                if failing:
+                    logger.info("the outbox relay recovered")
+                failing = False
             except Exception:
-                logger.exception("the outbox relay failed; retrying")
+                if not failing:  # once per outage, not every 0.2 s
+                    logger.exception("the outbox relay failed; retrying until it recovers")
+                failing = True
                 moved = 0
             if moved == 0:
                 self._wake.clear()
