@@ -83,10 +83,18 @@ class Device(Base):
 
 
 class OutboxEvent(Base):
-    """Every domain change's event, written in the same transaction as the change. ``id`` is the global offset."""
+    """Every domain change's event, written in the same transaction as the change.
+
+    ``position`` is the offset readers and subscribers see: the relay assigns it when it publishes, one batch at
+    a time under a lock, so positions appear in commit order with no gaps. (``id`` is assigned at insert, and on
+    PostgreSQL a later id can commit first: a reader paging by id could skip an event for good.)
+    """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_tenant_id_id", "tenant_id", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_tenant_id_id", "tenant_id", "id"),
+        Index("ix_outbox_tenant_id_position", "tenant_id", "position"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(IdColumn, unique=True, default=new_id)
@@ -98,6 +106,7 @@ class OutboxEvent(Base):
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    position: Mapped[int | None] = mapped_column(BigInteger, unique=True, default=None)
 
 
 class SubscriberOffset(Base):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text
 
 from hub.db.base import Database, utcnow
 from hub.db.models import OutboxEvent
@@ -38,7 +38,7 @@ class EventEnvelope:
     @classmethod
     def from_row(cls, row: OutboxEvent) -> EventEnvelope:
         return cls(
-            offset=row.id,
+            offset=row.position if row.position is not None else row.id,
             event_id=row.event_id,
             tenant_id=row.tenant_id,
             type=row.type,
@@ -68,22 +68,34 @@ Handler = Callable[[EventEnvelope], Awaitable[None]]
 class EventBus(Protocol):
     def subscribe(self, name: str, handler: Handler) -> None: ...
 
-    async def publish(self, events: Sequence[EventEnvelope]) -> None: ...
+    async def publish(self, events: Sequence[EventEnvelope]) -> None:
+        """Hand events over inside the relay's transaction (a failure here rolls the batch back)."""
+        ...
+
+    async def committed(self) -> None:
+        """Called after the relay's transaction committed: deliver what must only be seen once it is durable."""
+        ...
 
     async def close(self) -> None: ...
 
 
 class InProcessBus:
-    """Subscribers run in this process, in order; a failing handler is logged and does not stop the others."""
+    """Subscribers run in this process, in order, once the relay's transaction has committed (so what they read
+    back is there); a failing handler is logged and does not stop the others."""
 
     def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {}
+        self._pending: list[EventEnvelope] = []
         self.delivered = 0
 
     def subscribe(self, name: str, handler: Handler) -> None:
         self._handlers[name] = handler
 
     async def publish(self, events: Sequence[EventEnvelope]) -> None:
+        self._pending.extend(events)
+
+    async def committed(self) -> None:
+        events, self._pending = self._pending, []
         for event in events:
             for name, handler in self._handlers.items():
                 try:
@@ -111,17 +123,21 @@ class OutboxRelay:
 
     async def run_once(self) -> int:
         async with self.db.transaction() as session:
+            if self.db.dialect == "postgresql":  # one relay publishes at a time: positions follow commit order
+                await session.execute(text("SELECT pg_advisory_xact_lock(7250001)"))
             query = select(OutboxEvent).where(OutboxEvent.published_at.is_(None)).order_by(OutboxEvent.id)
-            if self.db.dialect == "postgresql":
-                query = query.with_for_update(skip_locked=True)
             rows = (await session.execute(query.limit(self.batch))).scalars().all()
             if not rows:
                 return 0
+            last = (await session.execute(select(func.coalesce(func.max(OutboxEvent.position), 0)))).scalar_one()
+            now = utcnow()
+            for offset, row in enumerate(rows, start=(last or 0) + 1):
+                row.position = offset
+                row.published_at = now
+            await session.flush()
             await self.bus.publish([EventEnvelope.from_row(r) for r in rows])
-            await session.execute(
-                update(OutboxEvent).where(OutboxEvent.id.in_([r.id for r in rows])).values(published_at=utcnow())
-            )
-            return len(rows)
+        await self.bus.committed()
+        return len(rows)
 
     async def run(self, stop: asyncio.Event) -> None:
         failing = False

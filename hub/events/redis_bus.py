@@ -139,6 +139,9 @@ class RedisStreamsBus:
         except RedisError as exc:
             raise UnavailableError(f"cannot publish to the Redis stream {self.stream}: {exc}") from exc
 
+    async def committed(self) -> None:
+        """Nothing to do: entries were added inside the relay's transaction (at least once)."""
+
     async def close(self) -> None:
         return None  # the Redis client belongs to the caller (HubState), which closes it
 

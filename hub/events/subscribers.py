@@ -64,7 +64,7 @@ class IdempotentSubscriber:
         """Whether a committed event lies after the stored offset (a read: no write lock while idle)."""
         async with self.db.read() as session:
             stored = select(SubscriberOffset.offset).where(SubscriberOffset.name == self.name).scalar_subquery()
-            query = select(OutboxEvent.id).where(OutboxEvent.id > func.coalesce(stored, 0)).limit(1)
+            query = select(OutboxEvent.position).where(OutboxEvent.position > func.coalesce(stored, 0)).limit(1)
             return (await session.execute(query)).first() is not None
 
     async def catch_up(self, *, through: int | None = None, rewind_to: int | None = None) -> int:
@@ -129,9 +129,9 @@ class IdempotentSubscriber:
         self, session: AsyncSession, after: int, through: int | None
     ) -> tuple[int, int, Exception | None]:
         """Handle the next batch after ``after``: (the last offset handled, how many, the error that stopped it)."""
-        query = select(OutboxEvent).where(OutboxEvent.id > after).order_by(OutboxEvent.id).limit(self.batch)
+        query = select(OutboxEvent).where(OutboxEvent.position > after).order_by(OutboxEvent.position).limit(self.batch)
         if through is not None:
-            query = query.where(OutboxEvent.id <= through)
+            query = query.where(OutboxEvent.position <= through)
         last, count = after, 0
         for row in (await session.execute(query)).scalars().all():
             event = EventEnvelope.from_row(row)
@@ -166,7 +166,7 @@ async def replay(
     fed, cursor = 0, after_offset
     while True:
         async with db.read() as session:
-            query = select(OutboxEvent).where(OutboxEvent.id > cursor).order_by(OutboxEvent.id).limit(batch)
+            query = select(OutboxEvent).where(OutboxEvent.position > cursor).order_by(OutboxEvent.position).limit(batch)
             events = [EventEnvelope.from_row(row) for row in (await session.execute(query)).scalars().all()]
         for event in events:
             await subscriber(event)

@@ -58,8 +58,8 @@ async def list_events(
 ) -> EventPage:
     query = (
         select(OutboxEvent)
-        .where(OutboxEvent.tenant_id == principal.tenant_id, OutboxEvent.id > after)
-        .order_by(OutboxEvent.id)
+        .where(OutboxEvent.tenant_id == principal.tenant_id, OutboxEvent.position > after)
+        .order_by(OutboxEvent.position)
         .limit(limit)
     )
     if type is not None:

@@ -192,6 +192,9 @@ class SlowBus:
         await self.inner.publish(events)
         self.published += len(events)
 
+    async def committed(self) -> None:
+        await self.inner.committed()
+
     async def close(self) -> None:
         await self.inner.close()
 

@@ -156,6 +156,8 @@ def test_an_idempotent_subscriber_skips_offsets_it_has_processed(tmp_path: Path)
         assert await subscriber.offset() == 3
         assert not await subscriber.behind()
         await write(db, tenant_id, "d")
+        assert not await subscriber.behind()  # subscribers follow published positions, not uncommitted ids
+        await OutboxRelay(db, bus).run_once()
         assert await subscriber.behind()
 
     run_with_db(tmp_path, body)
@@ -164,6 +166,7 @@ def test_an_idempotent_subscriber_skips_offsets_it_has_processed(tmp_path: Path)
 def test_an_event_delivered_before_earlier_ones_makes_the_subscriber_catch_up_in_order(tmp_path: Path) -> None:
     async def body(db: Database, tenant_id: str) -> None:
         await write(db, tenant_id, "a", "b", "c", "d")
+        await OutboxRelay(db, InProcessBus()).run_once()  # published: subscribers follow positions
         order: list[int] = []
 
         async def handler(session: AsyncSession, event: EventEnvelope) -> None:
@@ -185,6 +188,7 @@ def test_an_event_delivered_before_earlier_ones_makes_the_subscriber_catch_up_in
 def test_a_failing_event_keeps_the_ones_before_it_and_is_retried(tmp_path: Path) -> None:
     async def body(db: Database, tenant_id: str) -> None:
         await write(db, tenant_id, "a", "poison", "c")
+        await OutboxRelay(db, InProcessBus()).run_once()  # published: subscribers follow positions
         healed = False
 
         async def handler(session: AsyncSession, event: EventEnvelope) -> None:
@@ -207,6 +211,7 @@ def test_a_failing_event_keeps_the_ones_before_it_and_is_retried(tmp_path: Path)
 def test_replay_rebuilds_an_idempotent_subscribers_projection_from_an_offset(tmp_path: Path) -> None:
     async def body(db: Database, tenant_id: str) -> None:
         await write(db, tenant_id, "a", "b", "c", "d")
+        await OutboxRelay(db, InProcessBus()).run_once()  # published: subscribers follow positions
         subscriber = IdempotentSubscriber("projection", db, project)
         assert await subscriber.catch_up() == 4
         async with db.transaction() as session:
