@@ -70,6 +70,9 @@ class Agent:
         self.store = LogStore(edge.db_path, edge.log_origin, self.key)
         self.engine = AlarmEngine({d.config.id: d.config.alarm_rules() for d in config.devices})
         self.supervisors = [DeviceSupervisor(d.config, create_driver(d), self, self.clock) for d in config.devices]
+        self._ackers: list[Any] = [
+            s.driver for s in self.supervisors if hasattr(s.driver, "acknowledge") and hasattr(s.driver, "poll_mark")
+        ]
         self.stop_event = asyncio.Event()
         self.started_at = self.clock.utc()
         self.last_values: dict[str, dict[str, Any]] = {}
@@ -128,12 +131,23 @@ class Agent:
                 await self._checkpoint()
 
     async def _flush(self) -> None:
+        # streaming drivers (MQTT) acknowledge what they delivered only once it is on disk
+        marks = [(d, d.poll_mark()) for d in self._ackers]
         try:
             await asyncio.to_thread(self.store.flush)
         except StoreFullError as exc:
             self._disk_full(str(exc))
+            return
         except StoreError as exc:
             logger.error("could not write the log: %s", exc)
+            return
+        if self._dropped:
+            return  # something was dropped unwritten: let the source redeliver rather than acknowledge it
+        for driver, mark in marks:
+            try:
+                await driver.acknowledge(through=mark)
+            except Exception as exc:  # a lost connection: the broker redelivers, the driver drops duplicates
+                logger.warning("could not acknowledge to %s: %s", type(driver).__name__, exc)
 
     async def _checkpoint(self) -> None:
         try:
