@@ -1,10 +1,12 @@
 """`make demo`: the system on its embedded default, on this machine.
 
-Starts the hub (SQLite, in-process events) with a seeded lab and a user of each role, a simulated -80 °C freezer
-(Modbus TCP), and an edge agent enrolled at the hub that polls the freezer into its signed log and syncs it to the
-hub, which cosigns it. Shows live readings, the log, what the hub holds and witnessed, and alarms. After a short
-while the freezer's compressor fails: the agent raises its high-temperature alarm after the configured delay. On
-Ctrl-C (or after --seconds) everything stops cleanly; the log is exported and verified with the hub's witness.
+Starts the hub (SQLite, in-process events) with a seeded lab and a user of each role, and one edge agent enrolled
+at the hub with a simulator for every device family: a -80 °C freezer controller (Modbus TCP), a temperature
+probe and an LN2 level sensor (serial ASCII on pseudo-terminals), room sensors (MQTT, when Mosquitto is installed)
+and a MiSeq replaying a real run into a run folder. The agent logs everything into its signed log and syncs it to
+the hub, which cosigns it. After a short while the freezer's compressor fails: the agent raises its high-temperature
+alarm after the configured delay. On Ctrl-C (or after --seconds) everything stops cleanly; the log is exported and
+verified with the hub's witness.
 """
 
 from __future__ import annotations
@@ -68,11 +70,17 @@ def control(port: int, command: dict[str, str]) -> None:
         conn.makefile("r").readline()
 
 
-def show(status_path: Path) -> None:
+def show(status_path: Path, everything: bool = False) -> None:
     try:
         status = json.loads(status_path.read_text())
     except (OSError, json.JSONDecodeError):
         return
+    if everything:
+        for other in status["devices"][1:]:
+            shown = ", ".join(f"{k} {v['value']} {v['unit']}".strip() for k, v in sorted(other["last_values"].items()))
+            event = other.get("last_event") or {}
+            shown = shown or (f"last event: {event['type']} {event['message']}" if event else "(no data yet)")
+            print(f"  {other['device']:<11} {other['availability']:<11} {shown}", flush=True)
     device = status["devices"][0]
     values = device["last_values"]
     temp = values.get("temp", {}).get("value") or "-"
@@ -84,6 +92,145 @@ def show(status_path: Path) -> None:
         f"alarms: {alarms}",
         flush=True,
     )
+
+
+SHARED_RUN = ROOT.parent / "shared" / "data" / "illumina" / "130417_M00146_0021_000000000-A2WDF"
+
+SERIAL_CONFIG = """
+[[devices]]
+id = "probe-01"
+driver = "serial"
+poll_interval_s = 2
+mode = "request"
+request = "T?\\r"
+port = {{ port = "{probe}", baudrate = 9600 }}
+checksum = {{ kind = "xor8" }}
+[devices.channels]
+kind = "regex"
+pattern = '^T=(?P<temp>[-+]?[0-9]+[.][0-9]+) C$'
+groups = {{ temp = {{ channel = "temp", unit = "Cel" }} }}
+
+[[devices]]
+id = "ln2-01"
+driver = "serial"
+poll_interval_s = 2
+mode = "stream"
+port = {{ port = "{ln2}", baudrate = 9600 }}
+[devices.channels]
+kind = "regex"
+pattern = '^L=(?P<level>[0-9.]+);T=(?P<vapour>[-+]?[0-9.]+)$'
+[devices.channels.groups]
+level = {{ channel = "level", unit = "%" }}
+vapour = {{ channel = "vapour_temp", unit = "Cel" }}
+[devices.alarms.level]
+limits = [{{ kind = "low", limit = "30", delay_s = 10, hysteresis = "2", severity = "alarm" }}]
+"""
+
+MQTT_CONFIG = """
+[[devices]]
+id = "ln2-room-1"
+driver = "mqtt"
+poll_interval_s = 1
+broker = {{ host = "127.0.0.1", port = {port}, client_id = "demo-edge-ln2-room-1" }}
+[[devices.subscriptions]]
+topic = "lab/site-a/ln2-room-1/temperature"
+timestamp = "$.ts"
+mappings = [{{ path = "$.value", channel = "temperature", unit = "Cel", unit_path = "$.unit" }}]
+[[devices.subscriptions]]
+topic = "lab/site-a/ln2-room-1/o2"
+timestamp = "$.ts"
+mappings = [{{ path = "$.value", channel = "o2", unit = "%", unit_path = "$.unit", range = ["0", "25"] }}]
+[devices.alarms.o2]
+unit = "%"
+limits = [{{ kind = "low", limit = "19.5", delay_s = 0, hysteresis = "0.3", severity = "alarm" }}]
+"""
+
+RUNFOLDER_CONFIG = """
+[[devices]]
+id = "miseq-01"
+driver = "runfolder"
+poll_interval_s = 2
+watch_dir = "{runs}"
+stall_after_s = 120
+settle_s = 0.5
+"""
+
+
+def ready_line(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise SystemExit(f"a simulator did not start: {proc.args}")
+    data: dict[str, Any] = json.loads(line)
+    return data
+
+
+def start(args: list[str], log: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
+    _STARTED.append(proc)
+    return proc
+
+
+def start_sequencer(procs: list[subprocess.Popen[str]]) -> None:
+    """Once the agent watches the folder, a MiSeq starts writing a run, in the order the instrument does."""
+    if not SHARED_RUN.exists():
+        return
+    sequencer = start(
+        [
+            str(ROOT / "firmware-sim" / "sequencer" / "sim.py"),
+            "--source",
+            str(SHARED_RUN),
+            "--out",
+            str(OUT / "runs"),
+            "--speed",
+            "60",
+            "--cycle-seconds",
+            "30",
+            "--startup-seconds",
+            "60",
+        ],
+        OUT / "sequencer.log",
+    )
+    procs.append(sequencer)
+    ready_line(sequencer)
+    print(">>> the MiSeq starts a run", flush=True)
+
+
+def start_other_families(procs: list[subprocess.Popen[str]]) -> str:
+    """Serial, MQTT and run-folder simulators; returns their edge configuration (families that cannot run here
+    are left out with a note)."""
+    import shutil
+
+    sims = ROOT / "firmware-sim"
+    config = ""
+    probe = start([str(sims / "serial" / "sim.py"), "--device", "probe", "--checksum", "xor8"], OUT / "probe.log")
+    ln2 = start([str(sims / "serial" / "sim.py"), "--device", "ln2", "--interval", "2"], OUT / "ln2.log")
+    procs += [probe, ln2]
+    config += SERIAL_CONFIG.format(probe=ready_line(probe)["pty"], ln2=ready_line(ln2)["pty"])
+    print("serial: a temperature probe (request/response, XOR checksum) and an LN2 level sensor (streaming) on ptys")
+    if shutil.which("mosquitto"):
+        broker = start(
+            [str(sims / "mqtt" / "broker.py"), "--port", "0", "--data-dir", str(OUT / "mqtt")], OUT / "broker.log"
+        )
+        procs.append(broker)
+        port = int(ready_line(broker)["port"])
+        room = start(
+            [str(sims / "mqtt" / "sim.py"), "--broker", f"127.0.0.1:{port}", "--interval", "2"], OUT / "room.log"
+        )
+        procs.append(room)
+        ready_line(room)
+        config += MQTT_CONFIG.format(port=port)
+        print(f"mqtt: LN2 room sensors (temperature, O2) through Mosquitto on 127.0.0.1:{port}")
+    else:
+        print("mqtt: left out (install Mosquitto to see the MQTT room sensors: apt-get install mosquitto)")
+    runs = OUT / "runs"
+    if SHARED_RUN.exists():
+        runs.mkdir(exist_ok=True)
+        config += RUNFOLDER_CONFIG.format(runs=runs)
+        print(f"sequencer: a MiSeq will replay a real run into {runs.relative_to(ROOT)} (about 2 minutes)")
+    else:
+        print(f"sequencer: left out ({SHARED_RUN} is not on this machine)")
+    return config
 
 
 DEMO_PASSWORD = "Demo-Lab-2026!"  # noqa: S105 - printed for demo users on this machine
@@ -126,6 +273,7 @@ def start_hub(folder: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, str
     )
     port = free_port()
     proc = subprocess.Popen([*hub, "serve", "--port", str(port)], env=env, stderr=(folder / "hub.log").open("w"))
+    _STARTED.append(proc)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -169,7 +317,23 @@ def api(url: str, method: str, path: str, body: object = None, headers: dict[str
         return json.loads(response.read() or b"null")
 
 
+_STARTED: list[subprocess.Popen[Any]] = []
+
+
 def main() -> None:
+    try:
+        run_demo()
+    finally:  # whatever happened, leave no simulator, broker, agent or hub behind
+        for proc in reversed(_STARTED):
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+def run_demo() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=0, help="stop by itself after this long (0: on Ctrl-C)")
     parser.add_argument("--fail-after", type=float, default=15, help="seconds until the compressor fails")
@@ -186,11 +350,19 @@ def main() -> None:
         stderr=(OUT / "simulator.log").open("w"),
         text=True,
     )
+    _STARTED.append(sim)
+
     assert sim.stdout is not None
     ready = json.loads(sim.stdout.readline())
     port, control_port = (int(ready[k].rsplit(":", 1)[1]) for k in ("tcp", "control"))
+    others: list[subprocess.Popen[str]] = []
+    for folder in ("runs", "mqtt"):
+        if (OUT / folder).exists():
+            import shutil
+
+            shutil.rmtree(OUT / folder)
     config = OUT / "edge.toml"
-    config.write_text(CONFIG.format(port=port), encoding="utf-8")
+    config.write_text(CONFIG.format(port=port) + start_other_families(others), encoding="utf-8")
     hub_dir = OUT / "hub"
     if hub_dir.exists():
         import shutil
@@ -224,6 +396,7 @@ def main() -> None:
     agent = subprocess.Popen(
         [sys.executable, "-m", "protocol", "edge", "run", "--config", str(config)], stderr=log_file
     )
+    _STARTED.append(agent)
     stopping = False
 
     def stop(*_: object) -> None:
@@ -234,14 +407,18 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop)
     started = time.monotonic()
     failed = False
+    sequencing = False
     print("live readings (Ctrl-C to stop):")
     while not stopping and agent.poll() is None:
         elapsed = time.monotonic() - started
+        if not sequencing and elapsed >= 3:
+            sequencing = True
+            start_sequencer(others)
         if not failed and elapsed >= args.fail_after:
             print(">>> the compressor fails: the cabinet warms; the alarm waits out its 10 s delay", flush=True)
             control(control_port, {"fault": "compressor_failure"})
             failed = True
-        show(data / "status.json")
+        show(data / "status.json", everything=int(elapsed) % 5 == 0)
         if int(elapsed) % 5 == 0:
             try:
                 device = api(hub_url, "GET", "/v1/devices", None, admin)[0]
@@ -258,6 +435,9 @@ def main() -> None:
     agent.wait(30)
     sim.send_signal(signal.SIGTERM)
     sim.wait(10)
+    for proc in others:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
     hub.send_signal(signal.SIGTERM)
     hub.wait(30)
     log_file.close()

@@ -76,6 +76,7 @@ class Agent:
         self.stop_event = asyncio.Event()
         self.started_at = self.clock.utc()
         self.last_values: dict[str, dict[str, Any]] = {}
+        self.last_events: dict[str, dict[str, Any]] = {}
         self._disk_alarm = False
         self._dropped = 0
         self._last_checkpoint_at: datetime | None = None
@@ -103,6 +104,11 @@ class Agent:
                 self._alarms(self.engine.observe(device, reading.channel, reading.value, reading.quality, mono, now))
             else:
                 self._append("event", reading.payload())
+                self.last_events[device] = {
+                    "type": reading.type,
+                    "message": reading.message[:200],
+                    "at": format_timestamp(now),
+                }
 
     def on_event(self, event: Event) -> None:
         self._append("event", event.payload())
@@ -233,6 +239,7 @@ class Agent:
                 health[key] = format_timestamp(health[key]) if health[key] else None
             health["age_s"] = round((now - sup.health.last_ok).total_seconds(), 1) if sup.health.last_ok else None
             health["last_values"] = self.last_values.get(sup.config.id, {})
+            health["last_event"] = self.last_events.get(sup.config.id)
             devices.append(health)
         status = {
             "edge": self.config.edge.id,
