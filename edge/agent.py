@@ -16,7 +16,7 @@ import os
 import signal
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +176,19 @@ class Agent:
             self._alarms(self.engine.tick(self.clock.mono_ns() / 1e9, self.clock.utc()))
             self._check_disk()
             await self._commands()
+
+    async def _prune_loop(self) -> None:
+        while not self.stop_event.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop_event.wait(), 600)
+            cutoff = self.clock.utc() - timedelta(days=self.config.edge.retention_days)
+            try:
+                pruned = await asyncio.to_thread(self.store.prune, cutoff)
+            except StoreError as exc:
+                logger.error("could not prune the log: %s", exc)
+                continue
+            if pruned:
+                logger.info("pruned %d entries the hub cosigned, older than %s", pruned, cutoff.isoformat())
 
     def _check_disk(self) -> None:
         edge = self.config.edge
@@ -352,6 +365,7 @@ class Agent:
             asyncio.create_task(self._flush_loop(), name="flush"),
             asyncio.create_task(self._alarm_loop(), name="alarms"),
             asyncio.create_task(self._status_loop(), name="status"),
+            asyncio.create_task(self._prune_loop(), name="prune"),
         ]
         link = HubLink.load(self.config.edge.data_dir)
         if link is not None:

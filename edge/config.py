@@ -44,6 +44,9 @@ class EdgeSection(_Strict):
     disk_budget_mb: Annotated[int, Field(gt=0)] = 1024
     disk_warn_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.8
     status_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    retention_days: Annotated[float, Field(gt=0)] = Field(
+        default=30.0, description="entries the hub cosigned are deleted after this long; nothing else ever is"
+    )
 
     @property
     def log_origin(self) -> str:

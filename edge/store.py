@@ -30,6 +30,7 @@ from protocol import (
     rotation_payload,
     sign_checkpoint,
 )
+from protocol.encoding import format_timestamp
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -132,6 +133,9 @@ class LogStore:
         first = self._db.execute("SELECT MIN(seq) FROM entries").fetchone()[0]
         seq = int(first or 0)
         prev: bytes | None = genesis_hash(self.origin) if seq == 0 else None
+        pruned_head = self._meta("pruned_head")
+        if seq > 0 and pruned_head is not None and self._meta("pruned_before") == str(seq):
+            prev = bytes.fromhex(pruned_head)  # the first kept entry must link to the last pruned one
         for seq_value, raw in self._db.execute("SELECT seq, raw FROM entries ORDER BY seq"):
             raw_bytes = _as_bytes(raw)
             if seq_value != seq:
@@ -257,6 +261,38 @@ class LogStore:
             row = self._db.execute("SELECT MAX(size) FROM cosigned").fetchone()
         return int(row[0] or 0)
 
+    # -- retention --------------------------------------------------------------------------------------------
+
+    def prune(self, older_than: datetime, *, batch: int = 5000) -> int:
+        """Delete entries the hub has cosigned AND that are older than ``older_than``; never anything else.
+
+        The hash of the last deleted entry is kept, so the chain still checks from the first entry kept and
+        exports from there name the link they start from.
+        """
+        cutoff = format_timestamp(older_than)
+        limit = self.cosigned_size()
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, raw FROM entries WHERE seq < ? ORDER BY seq LIMIT ?", (limit, batch)
+            ).fetchall()
+            last: tuple[int, bytes] | None = None
+            for seq, raw in rows:
+                raw_bytes = _as_bytes(raw)
+                start = raw_bytes.find(b'"ts":"') + 6
+                if raw_bytes[start : start + 27].decode("ascii", "replace") >= cutoff:
+                    break
+                last = (int(seq), raw_bytes)
+            if last is None:
+                return 0
+            seq, raw_bytes = last
+            with self._transaction():
+                deleted = self._db.execute("DELETE FROM entries WHERE seq <= ?", (seq,)).rowcount
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('pruned_before', ?), ('pruned_head', ?)",
+                    (str(seq + 1), entry_hash(raw_bytes).hex()),
+                )
+        return int(deleted)
+
     # -- reading ----------------------------------------------------------------------------------------------
 
     def keys(self) -> list[tuple[int, VerifierKey]]:
@@ -346,8 +382,16 @@ def write_export(db: sqlite3.Connection, out: Path, from_seq: int = 0) -> int:
         if start > 0:
             row = db.execute("SELECT raw FROM entries WHERE seq = ?", (start - 1,)).fetchone()
             start_prev = entry_hash(bytes(row[0])) if row is not None else None
-        checkpoints = db.execute("SELECT size, note FROM checkpoints WHERE size > ? ORDER BY size", (start,)).fetchall()
-        cosigned = dict(db.execute("SELECT size, note FROM cosigned WHERE size > ?", (start,)).fetchall())
+            if row is None:
+                pruned = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('pruned_before', 'pruned_head')"))
+                if pruned.get("pruned_before") == str(start):
+                    start_prev = bytes.fromhex(str(pruned["pruned_head"]))
+        # a checkpoint of size == start signs the link the export starts from (start_prev): it can be checked too
+        floor = start if start_prev is not None else start + 1
+        checkpoints = db.execute(
+            "SELECT size, note FROM checkpoints WHERE size >= ? ORDER BY size", (floor,)
+        ).fetchall()
+        cosigned = dict(db.execute("SELECT size, note FROM cosigned WHERE size >= ?", (floor,)).fetchall())
         # a checkpoint the hub cosigned travels with the witness's line; the newest also goes up front, so an
         # export cut short shows against it
         checkpoints = [(size, cosigned.get(size, note)) for size, note in checkpoints]
@@ -358,6 +402,9 @@ def write_export(db: sqlite3.Connection, out: Path, from_seq: int = 0) -> int:
                 writer.write_checkpoint(str(cosigned[max(cosigned)]))
             marks = iter(checkpoints)
             mark = next(marks, None)
+            while mark is not None and int(mark[0]) == start:  # over the link the export starts from
+                writer.write_checkpoint(str(mark[1]))
+                mark = next(marks, None)
             for seq, raw in db.execute("SELECT seq, raw FROM entries WHERE seq >= ? ORDER BY seq", (start,)):
                 writer.write_entry(bytes(raw))
                 written += 1

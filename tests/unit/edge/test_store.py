@@ -152,3 +152,33 @@ def test_key_rotation_is_followed_by_the_verifier(tmp_path: Path) -> None:
     assert verify(tmp_path / "x.jsonl", old) == (0, None)
     reopened = LogStore(tmp_path / "log.db", ORIGIN, new)
     assert reopened.status().next_seq == 11
+
+
+def test_prune_deletes_only_what_the_hub_cosigned_and_is_past_retention(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from protocol import COSIGNER_TYPE, CheckpointBody, cosign, parse_checkpoint
+
+    key = SigningKey.generate(ORIGIN)
+    witness = SigningKey.generate("hub-witness", COSIGNER_TYPE)
+    store = filled(tmp_path / "log.db", key, 60)
+    note = store.checkpoint_upto(60)
+    assert note is not None
+    parsed, body = parse_checkpoint(note)
+    cosigned = parsed.with_signatures([cosign(CheckpointBody(body.origin, body.size, body.head), witness, 1).line()])
+    store.store_cosigned(cosigned.render())
+    for i in range(60, 100):
+        store.append("observation", reading(i), NOW, i)
+    store.checkpoint()
+    assert store.prune(NOW - timedelta(days=1)) == 0  # cosigned, but not yet past retention
+    assert store.prune(NOW + timedelta(days=1)) == 60  # past retention: only the 60 the hub cosigned go
+    assert store.prune(NOW + timedelta(days=1)) == 0
+    store.close()
+    reopened = LogStore(tmp_path / "log.db", ORIGIN, key)  # the chain still checks from the first kept entry
+    assert reopened.status().next_seq == 100
+    reopened.export(tmp_path / "x.jsonl")
+    reopened.close()
+    with (tmp_path / "x.jsonl").open("rb") as lines:
+        report = Verifier(Trust(log_keys=(key.verifier,), witness_keys=(witness.verifier,))).run(lines)
+    assert report.ok, report.failure
+    assert (report.first_seq, report.last_seq, report.witnessed_size) == (60, 99, 60)
