@@ -13,12 +13,12 @@ import asyncio
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pydantic import TypeAdapter, ValidationError
 
-from drivers.base import DriverConfigError, DriverError, DriverStatus, DriverUnavailableError
+from drivers.base import BadFrameError, DriverConfigError, DriverError, DriverStatus, DriverUnavailableError
 from drivers.runfolder import events
 from drivers.runfolder.ledger import Reported, RunLedger
 from drivers.runfolder.reader import RunFolderReader
@@ -101,8 +101,11 @@ class RunFolderWatcher:
         except DriverError as exc:
             self._status = self._status.failed(exc)
             raise
-        bad = sum(event.type == "bad_frame" for event in found)
-        self._status = replace(self._status.succeeded(self._clock()), bad_frames=self._status.bad_frames + bad)
+        status = self._status.succeeded(self._clock())
+        for event in found:
+            if event.type == "bad_frame":  # counted as every driver counts one: an error, a bad frame, the last error
+                status = status.failed(BadFrameError(event.message), poll=False)
+        self._status = status
         return found
 
     def scan(self) -> list[Event]:
