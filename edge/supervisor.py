@@ -110,7 +110,7 @@ class DeviceSupervisor:
                 self._open = True
             readings = await asyncio.wait_for(self.driver.poll(), timeout)
         except BadFrameError as exc:
-            self._bad_frame(str(exc))
+            self._bad_frame(str(exc), exc)
             self._missed(1, f"bad frame: {exc}")
             return
         except (DriverError, TimeoutError, OSError) as exc:
