@@ -180,12 +180,19 @@ class DeviceSupervisor:
         delay = min(_BACKOFF_MAX_S, _BACKOFF_BASE_S * 2 ** (health.consecutive_failures - 1))
         self._retry_at = self._mono() + delay * self._rng.uniform(0.5, 1.0)
 
-    def _bad_frame(self, message: str) -> None:
+    def _bad_frame(self, message: str, exc: BaseException | None = None) -> None:
         self.health.bad_frames += 1
         if not self._bad_burst:
             logger.warning("device %s sent a bad frame: %s", self.config.id, message)
         self._bad_burst = True
-        self.sink.on_event(Event(type="bad_frame", severity="warning", device=self.config.id, message=message[:1000]))
+        attrs: dict[str, str | int | bool | None] = {}
+        for name, key in (("reason", "reason"), ("hex_prefix", "bytes")):
+            value = getattr(exc, name, None)
+            if isinstance(value, str):
+                attrs[key] = value[:200]
+        self.sink.on_event(
+            Event(type="bad_frame", severity="warning", device=self.config.id, message=message[:1000], attrs=attrs)
+        )
 
     def _missed(self, count: int, reason: str) -> None:
         if self._gap_from is None:
