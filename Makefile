@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev,edge,hub
 
-.PHONY: demo test lint typecheck unit bench bench-verify clean venv
+.PHONY: demo test lint typecheck unit bench bench-verify crash clean venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,10 +34,17 @@ test: lint typecheck
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
-bench: bench-verify
+bench: $(STAMP)
+	$(BIN)/python bench/verify.py
+	$(BIN)/python bench/edge_append.py
+	$(BIN)/python bench/edge_memory.py
+	$(BIN)/python bench/drivers.py
 
 bench-verify: $(STAMP)
 	$(BIN)/python bench/verify.py
+
+crash: $(STAMP)
+	TRACSEQ_CRASH_KILLS=$${KILLS:-200} $(BIN)/pytest -q tests/e2e/test_edge_crash.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
