@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hub import context
 from hub.api.problems import PROBLEM, document
 
 
@@ -49,6 +50,7 @@ class RequestContext:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        token = context.request_id.set(request_id)
         status = 500
         start = time.perf_counter()
 
@@ -62,6 +64,7 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            context.request_id.reset(token)
             route = _route(scope)
             self.metrics.requests.labels(scope["method"], route, str(status)).inc()
             self.metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - start)

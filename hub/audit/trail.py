@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub import context
 from hub.db.base import utcnow
 from hub.db.models import AuditCheckpoint, AuditEntry, AuditHead, Tenant
 from hub.errors import ValidationFailedError
@@ -115,7 +116,7 @@ class AuditTrail:
             "reason": reason,
             "old": log_value(dict(old)) if old is not None else None,
             "new": log_value(dict(new)) if new is not None else None,
-            "request_id": request_id,
+            "request_id": request_id or context.request_id.get(),
         }
         chain = ChainWriter(head.origin, next_seq=head.next_seq, head=head.head)
         entry = chain.append("audit", payload, now, time.monotonic_ns())

@@ -282,9 +282,12 @@ async def test_user_creation_and_changes_are_audited_with_who_why_and_old_and_ne
     assert created.status_code == 201, created.text
     user_id = created.json()["id"]
     changed = await hub.client.patch(
-        f"/v1/users/{user_id}", json={"role": "technician", "reason": "joined the wet lab"}, headers=hub.auth(admin)
+        f"/v1/users/{user_id}",
+        json={"role": "technician", "reason": "joined the wet lab"},
+        headers={**hub.auth(admin), "X-Request-ID": "change-42"},
     )
     assert changed.status_code == 200
+    assert changed.headers["x-request-id"] == "change-42"
     entries = await audit_entries(hub, lab.users[Role.AUDITOR], user_id)
     assert [e["action"] for e in entries] == ["create", "role_change"]
     create, change = (json.loads(e["entry"])["payload"] for e in entries)
@@ -293,6 +296,8 @@ async def test_user_creation_and_changes_are_audited_with_who_why_and_old_and_ne
     assert "password" not in json.dumps(create)
     assert change["reason"] == "joined the wet lab"
     assert (change["old"]["role"], change["new"]["role"]) == ("scientist", "technician")
+    assert change["request_id"] == "change-42"  # the audit entry names the request that made the change
+    assert create["request_id"] == created.headers["x-request-id"]
 
 
 async def test_the_audit_export_passes_tracseq_verify(hub: RunningHub, lab: SeededTenant, tmp_path: Path) -> None:
