@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,6 +41,12 @@ def run_command(config: ConfigOption, log_level: Annotated[str, typer.Option(hel
 
     cfg = _config(config)
     logs.configure(cfg.edge.id, log_level)
+
+    def stop_during_start_up(signum: int, _frame: object) -> None:
+        # before the event loop takes over SIGTERM/SIGINT: leave at once, nothing is half-written (transactions)
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop_during_start_up)
     try:
         agent = Agent(cfg)
     except StoreCorruptError as exc:

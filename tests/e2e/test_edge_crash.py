@@ -48,8 +48,16 @@ def test_kill_9_at_random_moments_loses_nothing_that_was_signed(tmp_path: Path) 
             after = {e["seq"]: e for e in entries(db)}
             for size in signed:
                 assert size - 1 in after or size == 0, f"round {round_no}: entry {size - 1} was signed and is gone"
+        starts = len([e for e in entries(db) if e["kind"] == "event" and e["payload"]["type"] == "agent_started"])
         final = start_agent(config)
-        wait_for(lambda: len(entries(db)) > 0, 30, "the final run")
+        wait_for(
+            lambda: (
+                len([e for e in entries(db) if e["kind"] == "event" and e["payload"]["type"] == "agent_started"])
+                > starts
+            ),
+            60,
+            "the final run to start (it checks the whole chain first)",
+        )
         time.sleep(1)
         err = stop_agent(final)
         assert final.returncode == 0, err

@@ -24,6 +24,7 @@ from hub.api.state import HubState
 from hub.db.base import utcnow
 from hub.domain import identity
 from hub.domain.permissions import Role
+from hub.events.bus import OutboxRelay
 from hub.settings import HubSettings
 
 JWT_SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"  # 50 characters: no InsecureKeyLengthWarning
@@ -86,6 +87,13 @@ class RunningHub:
 
     def auth(self, user: SeededUser) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token_for(user)}"}
+
+    async def published(self) -> None:
+        """Wait until the outbox relay has published every committed event (events are readable by position
+        only once published)."""
+        relay = OutboxRelay(self.state.db, self.state.bus)
+        while await relay.run_once():
+            pass
 
     async def login(self, user: SeededUser, password: str = PASSWORD) -> httpx.Response:
         return await self.client.post(

@@ -379,6 +379,7 @@ async def test_every_route_refuses_other_tenants_and_roles_without_its_permissio
             reads.append((call, allowed[0]))
 
     async def snapshot() -> list[Any]:
+        await hub.published()  # step 1's changes have events; read them once they are all published
         return [parsed(await call.send(hub.client, actor.headers)) for call, actor in reads]
 
     before = await snapshot()
