@@ -10,56 +10,23 @@ the outbox table in this process.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
 import socket
-import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 
 from hub.api.app import build_state
 from hub.api.state import HubState
 from hub.events.bus import OutboxRelay
 from hub.events.redis_bus import RedisStreamsBus
 from hub.events.subscribers import IdempotentSubscriber, attach
+from hub.logs import configure_logging
 from hub.settings import HubSettings
 
 logger = logging.getLogger(__name__)
 
 SubscriberFactory = Callable[[HubState], Sequence[IdempotentSubscriber]]
-
-_EXTRA_KEYS = ("tenant", "request_id", "offset", "group")
-
-
-class JsonFormatter(logging.Formatter):
-    def __init__(self, hub_name: str) -> None:
-        super().__init__()
-        self.hub_name = hub_name
-
-    def format(self, record: logging.LogRecord) -> str:
-        data: dict[str, object] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-            "hub": self.hub_name,
-        }
-        for key in _EXTRA_KEYS:
-            if key in record.__dict__:
-                data[key] = record.__dict__[key]
-        if record.exc_info:
-            data["exc"] = self.formatException(record.exc_info)
-        return json.dumps(data, ensure_ascii=False, default=str)
-
-
-def configure_logging(settings: HubSettings) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(settings.name))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(settings.log_level.upper())
 
 
 def default_consumer_name() -> str:
