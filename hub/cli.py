@@ -46,6 +46,7 @@ def serve(
         port=port,
         workers=workers,
         factory=False,
+        log_config=None,
         log_level="warning",
         proxy_headers=True,
     )
