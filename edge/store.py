@@ -187,6 +187,9 @@ class LogStore:
     def checkpoint(self) -> str | None:
         """Flush, then sign and store a checkpoint over the durable head. None when nothing is new."""
         self.flush()
+        return self._sign_durable_head()
+
+    def _sign_durable_head(self) -> str | None:
         with self._lock:
             size = self._durable
             last = self._db.execute("SELECT MAX(size) FROM checkpoints").fetchone()[0]
@@ -240,9 +243,10 @@ class LogStore:
 
     def checkpoint_upto(self, upto_size: int) -> str | None:
         """The newest checkpoint with size <= ``upto_size``; signs a fresh one when the batch ends at the durable
-        head, so each sync asks the hub to witness everything it sends."""
+        head, so each sync asks the hub to witness everything it sends. (Without a flush first: a flush would move
+        the head past the batch, and the fresh checkpoint could not travel with it.)"""
         if upto_size == self._durable:
-            self.checkpoint()
+            self._sign_durable_head()
         with self._lock:
             row = self._db.execute(
                 "SELECT note FROM checkpoints WHERE size <= ? ORDER BY size DESC LIMIT 1", (upto_size,)

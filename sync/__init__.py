@@ -1,7 +1,7 @@
 """Store-and-forward sync between edge and hub, storage-agnostic: the wire messages, the hub's chain check
 and the edge's sender."""
 
-from sync.errors import BadBatchError, ChainError, ForkError, GapError, SyncError, TransportError
+from sync.errors import BadBatchError, BatchTooLargeError, ChainError, ForkError, GapError, SyncError, TransportError
 from sync.messages import (
     MAX_BATCH_BYTES,
     MAX_ENTRIES,
@@ -23,6 +23,7 @@ __all__ = [
     "BadBatchError",
     "BatchHeader",
     "BatchPlan",
+    "BatchTooLargeError",
     "Beacon",
     "ChainError",
     "Command",

@@ -11,6 +11,10 @@ class BadBatchError(SyncError):
     """The batch is malformed: not gzip, header invalid, counts wrong, too large."""
 
 
+class BatchTooLargeError(BadBatchError):
+    """The hub's body limit is smaller than this batch (413): the same entries fit in smaller batches."""
+
+
 class GapError(SyncError):
     """The batch starts after the hub's next seq: the edge must resend from ``expected_seq``."""
 

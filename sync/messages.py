@@ -76,6 +76,8 @@ def decode_batch(body: bytes, *, gzipped: bool) -> tuple[BatchHeader, list[bytes
             raise BadBatchError(f"the batch is not valid gzip: {exc}") from exc
         if len(data) > MAX_BATCH_BYTES or inflater.unconsumed_tail:
             raise BadBatchError(f"the batch is larger than {MAX_BATCH_BYTES} bytes uncompressed")
+        if not inflater.eof or inflater.unused_data:
+            raise BadBatchError("the batch is not one complete gzip stream (cut short, or data after its end)")
     else:
         if len(body) > MAX_BATCH_BYTES:
             raise BadBatchError(f"the batch is larger than {MAX_BATCH_BYTES} bytes")

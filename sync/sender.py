@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sync.errors import ChainError, ForkError, GapError, SyncError, TransportError
+from sync.errors import BatchTooLargeError, ChainError, ForkError, GapError, SyncError, TransportError
 from sync.messages import MAX_BATCH_BYTES, MAX_ENTRIES, BatchHeader, Command, SyncAck, encode_batch
 
 logger = logging.getLogger(__name__)
@@ -75,9 +75,10 @@ class SyncSender:
     async def sync_once(self, *, max_batches: int | None = None) -> SyncReport:
         """Send batches until the hub has everything durable (or ``max_batches``). Raises SyncError."""
         report = SyncReport(acked_seq=self.store.acked_seq())
+        limit = self.max_entries
         while max_batches is None or report.batches < max_batches:
             start = self.store.acked_seq()
-            entries = self.store.read_entries(start, self.max_entries, self.max_bytes)
+            entries = self.store.read_entries(start, limit, self.max_bytes)
             if not entries:
                 break
             checkpoint = self.store.checkpoint_upto(start + len(entries))
@@ -88,11 +89,19 @@ class SyncSender:
                 logger.warning("the hub expects seq %d (we were at %d); resuming there", exc.expected_seq, start)
                 self.store.set_acked_seq(exc.expected_seq)
                 continue
-            if ack.cosigned:
-                self.store.store_cosigned(ack.cosigned)
+            except BatchTooLargeError:
+                if len(entries) == 1:
+                    raise  # one entry over the hub's limit: no smaller batch can help, a person must look
+                limit = len(entries) // 2
+                logger.warning("the hub refused %d entries as too large; sending %d at a time", len(entries), limit)
+                continue
             if ack.acked_seq < start + len(entries) and ack.acked_seq <= start:
                 raise ChainError(f"the hub acknowledged {ack.acked_seq} after a batch from {start}")
+            # the cursor first: a crash between the two then loses a cosignature (the next batch brings a newer
+            # one), never leaves a cosigned size above the cursor, which retention would prune up to
             self.store.set_acked_seq(ack.acked_seq)
+            if ack.cosigned:
+                self.store.store_cosigned(ack.cosigned)
             report.batches += 1
             report.entries += len(entries)
             report.acked_seq = ack.acked_seq

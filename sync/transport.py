@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from sync.errors import BadBatchError, ChainError, ForkError, GapError, TransportError
+from sync.errors import BadBatchError, BatchTooLargeError, ChainError, ForkError, GapError, TransportError
 from sync.messages import MEDIA_TYPE, SyncAck
 
 BATCH_PATH = "/v1/sync/batches"
@@ -49,7 +49,9 @@ class HttpTransport:
                 f"the hub answered {response.status_code}: {detail}",
                 retry_after=float(retry) if retry and retry.replace(".", "", 1).isdigit() else None,
             )
-        if response.status_code in (400, 413, 415):
+        if response.status_code == 413:
+            raise BatchTooLargeError(f"the hub refused the batch as too large: {detail}")
+        if response.status_code in (400, 415):
             raise BadBatchError(f"the hub refused the batch ({response.status_code}): {detail}")
         if response.status_code in (401, 403):
             raise TransportError(f"the hub refused our credentials ({response.status_code}): {detail}")

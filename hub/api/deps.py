@@ -36,7 +36,8 @@ async def read_session(state: StateDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(write_session)]
+# scope="function": the transaction commits before the response is sent, so a 2xx means it is on disk
+SessionDep = Annotated[AsyncSession, Depends(write_session, scope="function")]
 ReadSessionDep = Annotated[AsyncSession, Depends(read_session)]
 
 
