@@ -310,6 +310,33 @@ class Agent:
     def log_event(self, payload: dict[str, Any]) -> None:
         self._append("event", payload)
 
+    def rotate_key(self) -> str:
+        """A new signing key: the rotation entry is signed by the old key (which signs a last checkpoint over
+        it); the old key file is kept beside the new one as ``*.retired-<time>``."""
+        edge = self.config.edge
+        new = SigningKey.generate(edge.log_origin)
+        passphrase = os.environ.get(edge.key_passphrase_env) if edge.key_passphrase_env else None
+        staged = edge.key_path.with_name(edge.key_path.name + ".new")
+        new.save(staged, passphrase)
+        self.store.rotate_key(new, self.clock.utc(), self.clock.mono_ns())
+        retired = edge.key_path.with_name(f"{edge.key_path.name}.retired-{self.clock.utc():%Y%m%dT%H%M%SZ}")
+        edge.key_path.replace(retired)
+        staged.replace(edge.key_path)
+        Path(f"{staged}.pub").replace(Path(f"{edge.key_path}.pub"))
+        self.key = new
+        return f"new key {new.key_id.hex()}"
+
+    def request_export(self) -> str:
+        """Write an export into ``<data_dir>/exports`` for the auditor (the hub asked for it)."""
+        from edge.store import export_log
+
+        folder = self.config.edge.data_dir / "exports"
+        folder.mkdir(exist_ok=True)
+        out = folder / f"export-{self.clock.utc():%Y%m%dT%H%M%SZ}.jsonl.gz"
+        self.store.flush()
+        count = export_log(self.config.edge.db_path, out)
+        return f"{count} entries to {out.name}"
+
     def _apply(self, command: dict[str, Any]) -> dict[str, Any]:
         name = command["command"]
         now = self.clock.utc()

@@ -93,18 +93,27 @@ class CommandSink(Protocol):
 
     def log_event(self, payload: dict[str, Any]) -> None: ...
 
+    def rotate_key(self) -> str: ...
+
+    def request_export(self) -> str: ...
+
 
 def apply_command(sink: CommandSink, command: Command) -> dict[str, Any]:
     """Apply one command; every outcome is logged as ``command_applied`` (ok or refused, with why)."""
     args = command.args
+    detail = ""
     try:
         if command.type == "set_limit":
             Decimal(args["limit"])
             sink.set_limit(args["device"], args["channel"], args["kind"], args["limit"])
         elif command.type == "ack_alarm":
             sink.ack_alarm(args["alarm_id"], args.get("by", "hub"), args.get("comment", "acknowledged at the hub"))
+        elif command.type == "rotate_key":
+            detail = sink.rotate_key()
+        elif command.type == "request_export":
+            detail = sink.request_export()
         else:
-            raise ValueError(f"command {command.type!r} is not supported by this agent yet")
+            raise ValueError(f"command {command.type!r} is not supported by this agent")
         outcome: dict[str, Any] = {"ok": True}
     except (KeyError, ValueError, InvalidOperation, EdgeError) as exc:
         outcome = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500]}
@@ -114,7 +123,7 @@ def apply_command(sink: CommandSink, command: Command) -> dict[str, Any]:
         {
             "type": "command_applied",
             "severity": "info" if outcome["ok"] else "warning",
-            "message": f"{command.type}: {'applied' if outcome['ok'] else outcome['error']}",
+            "message": f"{command.type}: {('applied ' + detail).strip() if outcome['ok'] else outcome['error']}",
             "attrs": {"command_id": command.id, "command": command.type, "ok": bool(outcome["ok"])},
         }
     )
