@@ -69,6 +69,19 @@ async def _bulk_insert(
         await session.execute(insert(model), [dict(zip(columns, row, strict=True)) for row in rows])
 
 
+def device_event(session: AsyncSession, principal: Principal, type: str, payload: dict[str, Any]) -> None:
+    """An event about the calling device, in the outbox of its tenant."""
+    record_event(
+        session,
+        tenant_id=principal.tenant_id,
+        type=type,
+        subject_type="device",
+        subject_id=principal.id,
+        actor=principal.label,
+        payload=payload,
+    )
+
+
 @dataclass
 class IngestResult:
     ack: SyncAck
@@ -189,14 +202,11 @@ class Ingest:
         commands = await self._commands(session, principal, accepted)
         beacon = await self._beacon(session, principal, log, now)
         if accepted.entries:
-            record_event(
+            device_event(
                 session,
-                tenant_id=principal.tenant_id,
-                type="device.synced",
-                subject_type="device",
-                subject_id=principal.id,
-                actor=principal.label,
-                payload={
+                principal,
+                "device.synced",
+                {
                     "from": accepted.entries[0].seq,
                     "to": accepted.entries[-1].seq,
                     "count": len(accepted.entries),
@@ -208,15 +218,7 @@ class Ingest:
 
     def _refused(self, session: AsyncSession, principal: Principal, exc: ChainError) -> ValidationFailedError:
         """Record the refusal (``integrity.refused``) and return the error that commits it and answers 422."""
-        record_event(
-            session,
-            tenant_id=principal.tenant_id,
-            type="integrity.refused",
-            subject_type="device",
-            subject_id=principal.id,
-            actor=principal.label,
-            payload={"reason": str(exc), "seq": exc.seq},
-        )
+        device_event(session, principal, "integrity.refused", {"reason": str(exc), "seq": exc.seq})
         return ValidationFailedError(f"the batch was refused: {exc}", kind="chain", seq=exc.seq, keep_changes=True)
 
     async def _store(
@@ -279,25 +281,9 @@ class Ingest:
             await session.execute(insert(DeviceEvent), events)
             for event in events:
                 if event["kind"] == "alarm":
-                    record_event(
-                        session,
-                        tenant_id=principal.tenant_id,
-                        type="device.alarm",
-                        subject_type="device",
-                        subject_id=principal.id,
-                        actor=principal.label,
-                        payload={"seq": event["seq"], **event["payload"]},
-                    )
+                    device_event(session, principal, "device.alarm", {"seq": event["seq"], **event["payload"]})
         if flags:
-            record_event(
-                session,
-                tenant_id=principal.tenant_id,
-                type="integrity.clock",
-                subject_type="device",
-                subject_id=principal.id,
-                actor=principal.label,
-                payload={"flags": flags},
-            )
+            device_event(session, principal, "integrity.clock", {"flags": flags})
         return flags
 
     async def _cosign(
@@ -358,15 +344,7 @@ class Ingest:
                 offered=exc.offered,
             )
         )
-        record_event(
-            session,
-            tenant_id=principal.tenant_id,
-            type="integrity.fork",
-            subject_type="device",
-            subject_id=principal.id,
-            actor=principal.label,
-            payload={"seq": exc.seq, "reason": str(exc)},
-        )
+        device_event(session, principal, "integrity.fork", {"seq": exc.seq, "reason": str(exc)})
         await self.audit.record(
             session,
             tenant_id=principal.tenant_id,
