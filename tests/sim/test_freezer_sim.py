@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import select
-import signal
 import socket
 import struct
 import subprocess
@@ -19,6 +18,8 @@ from typing import Any
 import pytest
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.exceptions import ModbusIOException
+
+from tests.simulator_process import stop_simulator
 
 pytestmark = pytest.mark.e2e
 
@@ -106,21 +107,7 @@ def start_sim(tmp_path: Path) -> Iterator[Callable[..., Sim]]:
     yield start
 
     for proc, log_path in started:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise
-        finally:
-            assert proc.stdout is not None
-            rest = proc.stdout.read()
-            proc.stdout.close()
-        log = log_path.read_text()
-        assert code == 0, log
-        assert rest == b"", "the simulator must print nothing after the ready line"
-        assert "Traceback" not in log, log
+        stop_simulator(proc, log_path, timeout=5)
 
 
 def test_ready_line_and_register_map(start_sim: Callable[..., Sim]) -> None:

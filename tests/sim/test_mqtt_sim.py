@@ -6,7 +6,6 @@ import asyncio
 import json
 import re
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from typing import Any
 
 import aiomqtt
 import pytest
+
+from tests.simulator_process import stop_simulator
 
 SIM_DIR = Path(__file__).resolve().parents[2] / "firmware-sim"
 SIM = SIM_DIR / "mqtt" / "sim.py"
@@ -64,24 +65,6 @@ def start_process(command: list[str], log_path: Path) -> tuple[subprocess.Popen[
     return proc, ready
 
 
-def stop_process(proc: subprocess.Popen[bytes], log_path: Path) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        code = proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise
-    finally:
-        assert proc.stdout is not None
-        rest = proc.stdout.read()
-        proc.stdout.close()
-    log = log_path.read_text()
-    assert code == 0, log
-    assert rest == b"", "nothing may follow the ready line on stdout"
-    assert "Traceback" not in log, log
-
-
 @pytest.fixture
 def start_sim(require_service: Need, tmp_path: Path) -> Iterator[Callable[..., Sim]]:
     host, port = require_service("mqtt")
@@ -96,7 +79,7 @@ def start_sim(require_service: Need, tmp_path: Path) -> Iterator[Callable[..., S
 
     yield start
     for proc, log_path in started:
-        stop_process(proc, log_path)
+        stop_simulator(proc, log_path, timeout=10)
 
 
 @pytest.fixture
@@ -241,5 +224,5 @@ def test_the_broker_script_serves_mqtt_on_a_free_port(require_service: Need, tmp
         assert ready["url"] == f"mqtt://127.0.0.1:{ready['port']}"
         assert asyncio.run(gather_messages("127.0.0.1", ready["port"], "t/#", 0, lambda: None)) == []
     finally:
-        stop_process(proc, log_path)
+        stop_simulator(proc, log_path, timeout=10)
     assert (tmp_path / "mosquitto.db").exists()  # sessions saved on SIGTERM

@@ -18,6 +18,7 @@ import pytest
 import serial
 
 from drivers.serial import crc16_ccitt, crc16_modbus, sum8, xor8
+from tests.simulator_process import stop_simulator
 
 pytestmark = pytest.mark.e2e
 
@@ -68,22 +69,7 @@ def start_sim(tmp_path: Path) -> Iterator[Callable[..., Sim]]:
     yield start
 
     for proc, log_path in started:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise
-        finally:
-            assert proc.stdout is not None
-            rest = proc.stdout.read()
-            proc.stdout.close()
-        log = log_path.read_text()
-        assert code == 0, log
-        assert rest == b"", "the simulator must print nothing after the ready line"
-        assert "Traceback" not in log, log
+        stop_simulator(proc, log_path, timeout=5)
 
 
 def ask(port: serial.Serial, request: bytes) -> bytes:

@@ -33,6 +33,7 @@ from drivers.serial import (
     SerialPortSettings,
 )
 from protocol.models import Event, Observation
+from tests.simulator_process import stop_simulator
 
 pytestmark = pytest.mark.e2e
 
@@ -92,21 +93,7 @@ def start_sim(tmp_path: Path) -> Iterator[Callable[..., Sim]]:
     yield start
 
     for proc, log_path in started:
-        proc.terminate()
-        try:
-            code = proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise
-        finally:
-            assert proc.stdout is not None
-            rest = proc.stdout.read()
-            proc.stdout.close()
-        log = log_path.read_text()
-        assert code == 0, log
-        assert rest == b"", "the simulator must print nothing after the ready line"
-        assert "Traceback" not in log, log
+        stop_simulator(proc, log_path, timeout=5)
 
 
 def probe(sim: Sim, **fields: Any) -> SerialDeviceSettings:
