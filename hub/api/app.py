@@ -11,13 +11,17 @@ from fastapi import FastAPI
 
 from hub.api import problems
 from hub.api.middleware import BodyLimit, Metrics, RequestContext
-from hub.api.routes import auth, devices, health, records, users
+from hub.api.routes import auth, devices, health, intake, records, samples, sequencing, storage, users
 from hub.api.state import HubState
 from hub.audit.trail import AuditTrail
 from hub.db.base import Database
 from hub.domain.devices import Devices
 from hub.domain.identity import Identity
 from hub.domain.ingest import Ingest
+from hub.domain.intake import Intake
+from hub.domain.samples import Samples
+from hub.domain.sequencing import Sequencing
+from hub.domain.storage import Storage
 from hub.events.bus import EventBus, InProcessBus, OutboxRelay
 from hub.ratelimit import InProcessRateLimiter, RateLimiter, RedisRateLimiter
 from hub.settings import HubSettings
@@ -39,6 +43,7 @@ def build_state(settings: HubSettings) -> HubState:
         redis = Redis.from_url(settings.redis_url)
         limiter = RedisRateLimiter(redis)
         bus = RedisStreamsBus(redis, settings.events_stream)
+    sample_service = Samples(audit)
     return HubState(
         settings=settings,
         db=db,
@@ -50,6 +55,10 @@ def build_state(settings: HubSettings) -> HubState:
         redis=redis,
         devices=Devices(audit),
         ingest=Ingest(audit, settings.witness_key_file, settings.name, max_concurrent=settings.ingest_concurrency),
+        samples=sample_service,
+        storage=Storage(audit, sample_service),
+        intake=Intake(audit, sample_service),
+        sequencing=Sequencing(audit, sample_service),
     )
 
 
@@ -95,6 +104,10 @@ def create_app(settings: HubSettings, *, run_relay: bool | None = None) -> FastA
         records.router,
         devices.router,
         devices.sync_router,
+        samples.router,
+        storage.router,
+        intake.router,
+        sequencing.router,
     ):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -12,6 +12,10 @@ from hub.db.base import Database
 from hub.domain.devices import Devices
 from hub.domain.identity import Identity
 from hub.domain.ingest import Ingest
+from hub.domain.intake import Intake
+from hub.domain.samples import Samples
+from hub.domain.sequencing import Sequencing
+from hub.domain.storage import Storage
 from hub.events.bus import EventBus
 from hub.ratelimit import RateLimiter
 from hub.settings import HubSettings
@@ -28,4 +32,8 @@ class HubState:
     metrics: Metrics
     devices: Devices
     ingest: Ingest
+    samples: Samples
+    storage: Storage
+    intake: Intake
+    sequencing: Sequencing
     redis: Redis | None = None

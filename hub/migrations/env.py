@@ -7,9 +7,10 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from hub.db import ingest_models, models  # noqa: F401  (registers the tables)
+from hub.db import load_models
 from hub.db.base import Base, make_engine
 
+load_models()
 target_metadata = Base.metadata
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -111,12 +112,20 @@ def pg_url(_pg_database: tuple[str, int, str, frozenset[str]]) -> str:
     return _pg_url(host, port, name)
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated per session; each test gets a copy (migrating costs about a second a test)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "hub.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
+def sqlite_url(tmp_path: Path, _sqlite_template: Path) -> str:
     """A fresh, migrated SQLite database file in ``tmp_path`` (``sqlite+aiosqlite:///…``)."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
-    upgrade(url)
-    return url
+    path = tmp_path / "hub.db"
+    shutil.copyfile(_sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from hub.domain.identity import Principal
 from hub.domain.permissions import Permission, Role
 from protocol import SigningKey
 from tests.integration.hub.harness import PASSWORD, RunningHub, SeededTenant, hub_settings, running_hub, seed
+from tests.integration.hub.sweep_seeds import all_seeds
 
 pytestmark = pytest.mark.anyio
 
@@ -177,13 +178,21 @@ def make_call(world: World, method: str, template: str, operation: dict[str, Any
                     f"{method} {template}: no tenant-A id for path parameter {name!r}; seed one in seed_world()"
                 )
             url = url.replace("{" + name + "}", world.path_ids[name])
-        elif where == "query" and parameter.get("required") and (method, template) not in QUERIES:
+        elif (
+            where == "query"
+            and parameter.get("required")
+            and not any((method, template) in q for q in [QUERIES, *(m.queries for m in all_seeds())])
+        ):
             params[name] = example(parameter["schema"], spec, f"{method} {template} ?{name}")
-    params.update(QUERIES.get((method, template), lambda w: {})(world))
+    queries, bodies = dict(QUERIES), dict(BODIES)
+    for module in all_seeds():
+        queries.update(module.queries)
+        bodies.update(module.bodies)
+    params.update(queries.get((method, template), lambda w: {})(world))
     body = None
     content = operation.get("requestBody", {}).get("content", {})
-    if (method, template) in BODIES:
-        body = BODIES[(method, template)](world)
+    if (method, template) in bodies:
+        body = bodies[(method, template)](world)
     elif "application/json" in content:
         body = example(content["application/json"]["schema"], spec, f"{method} {template} body")
     elif content:
@@ -283,6 +292,12 @@ async def seed_world(hub: RunningHub) -> World:
         path_ids={"user_id": a.users[Role.TECHNICIAN].id, "device_id": devices[a.slug]},
     )
     world.a_identifiers = a.identifiers() | {devices[a.slug], f"{a.slug}-gw"}
+    for module in all_seeds():
+        ids = await module.seed(hub, a, devices[a.slug])
+        clash = set(ids) & set(world.path_ids)
+        assert not clash, f"sweep_seeds.{module.name} seeds {sorted(clash)} again"
+        world.path_ids.update(ids)
+        world.a_identifiers |= set(ids.values())
     return world
 
 

@@ -1,0 +1,7 @@
+"""Intake routes. (Filled in by the intake module.)"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1", tags=["intake"])

@@ -1,0 +1,7 @@
+"""Sample routes. (Filled in by the samples module.)"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1", tags=["samples"])

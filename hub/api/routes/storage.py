@@ -1,0 +1,7 @@
+"""Storage routes. (Filled in by the storage module.)"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1", tags=["storage"])

@@ -1,0 +1,12 @@
+"""Sequencing. (Filled in by the sequencing module.)"""
+
+from __future__ import annotations
+
+from hub.audit.trail import AuditTrail
+from hub.domain.samples import Samples
+
+
+class Sequencing:
+    def __init__(self, audit: AuditTrail, samples: Samples) -> None:
+        self.audit = audit
+        self.samples = samples

@@ -1,0 +1,12 @@
+"""Storage. (Filled in by the storage module.)"""
+
+from __future__ import annotations
+
+from hub.audit.trail import AuditTrail
+from hub.domain.samples import Samples
+
+
+class Storage:
+    def __init__(self, audit: AuditTrail, samples: Samples) -> None:
+        self.audit = audit
+        self.samples = samples
