@@ -7,6 +7,7 @@ head commit together or not at all, so a resent batch finds either everything or
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -82,6 +83,12 @@ def device_event(session: AsyncSession, principal: Principal, type: str, payload
     )
 
 
+# Called in the batch's transaction with the events (and alarms, gaps) it stored, as the ``device_events`` rows'
+# values: a run's progress, a unit's excursion. What a handler writes commits with the batch, exactly once; an error
+# refuses the batch, and the edge sends it again.
+DeviceEventHandler = Callable[[AsyncSession, Principal, Sequence[dict[str, Any]]], Awaitable[None]]
+
+
 @dataclass
 class IngestResult:
     ack: SyncAck
@@ -99,8 +106,10 @@ class Ingest:
         max_concurrent: int = 4,
         max_waiting: int | None = None,
         wait_s: float = 1.0,
+        event_handlers: Sequence[DeviceEventHandler] = (),
     ) -> None:
         self.audit = audit
+        self.event_handlers = list(event_handlers)
         self.witness_key_path = witness_key_path
         self.witness_name = f"tracseq.local/hub/{hub_name}/witness"
         self._witness: SigningKey | None = None
@@ -282,6 +291,8 @@ class Ingest:
             for event in events:
                 if event["kind"] == "alarm":
                     device_event(session, principal, "device.alarm", {"seq": event["seq"], **event["payload"]})
+            for handler in self.event_handlers:
+                await handler(session, principal, events)
         if flags:
             device_event(session, principal, "integrity.clock", {"flags": flags})
         return flags
