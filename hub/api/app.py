@@ -11,7 +11,19 @@ from fastapi import FastAPI
 
 from hub.api import problems
 from hub.api.middleware import BodyLimit, Metrics, RequestContext
-from hub.api.routes import auth, devices, health, intake, records, samples, sequencing, storage, users
+from hub.api.routes import (
+    alerts,
+    auth,
+    devices,
+    health,
+    intake,
+    notifications,
+    records,
+    samples,
+    sequencing,
+    storage,
+    users,
+)
 from hub.api.state import HubState
 from hub.audit.trail import AuditTrail
 from hub.db.base import Database
@@ -108,6 +120,8 @@ def create_app(settings: HubSettings, *, run_relay: bool | None = None) -> FastA
         storage.router,
         intake.router,
         sequencing.router,
+        alerts.router,
+        notifications.router,
     ):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

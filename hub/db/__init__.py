@@ -11,6 +11,8 @@ MODEL_MODULES = (
     "hub.db.storage_models",
     "hub.db.intake_models",
     "hub.db.sequencing_models",
+    "hub.db.notifications_models",
+    "hub.db.alerts_models",
 )
 
 
