@@ -80,6 +80,19 @@ class AuditTrail:
         return key
 
     async def _head(self, session: AsyncSession, tenant_id: str) -> AuditHead:
+        """The tenant's head row, locked for the rest of the transaction: selected once per transaction, then
+        kept in ``session.info`` (a batch of 5,000 samples appends 5,000 entries under one lock)."""
+        key = ("audit_head", tenant_id)
+        transaction = session.get_transaction()
+        held = session.info.get(key)
+        if held is not None and transaction is not None and held[0] is transaction:
+            cached: AuditHead = held[1]
+            return cached
+        head = await self._lock_head(session, tenant_id)
+        session.info[key] = (transaction, head)
+        return head
+
+    async def _lock_head(self, session: AsyncSession, tenant_id: str) -> AuditHead:
         head = await session.get(AuditHead, tenant_id, with_for_update=True)
         if head is None:
             slug = (await session.execute(select(Tenant.slug).where(Tenant.id == tenant_id))).scalar_one()

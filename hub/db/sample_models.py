@@ -1,10 +1,14 @@
-"""Samples: projects, sample types, samples with lineage, chain of custody, QC results and releases."""
+"""Samples: projects, sample types, samples with lineage, chain of custody, QC results and releases.
+
+The database holds the rules a bug or a race could break: one barcode per tenant, known states, no negative
+volume, no sample its own parent, one open hand-over per sample, a release only on a failed QC result.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -17,13 +21,36 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db.base import Base, IdColumn, new_id, utcnow
 
 # The temperature zones a storage unit can hold and a sample type can need, coldest first.
-ZONES = ("ln2_vapour", "-80", "-20", "4", "room")
+Zone = Literal["ln2_vapour", "-80", "-20", "4", "room"]
+ZONES: tuple[str, ...] = get_args(Zone)
+# hub.domain.lifecycle.SampleState, spelled out: the schema must not change when the domain module is edited
+# (a unit test keeps the two equal).
+SAMPLE_STATES = (
+    "registered",
+    "received",
+    "stored",
+    "in_preparation",
+    "sequencing",
+    "completed",
+    "on_hold",
+    "rejected",
+    "consumed",
+    "disposed",
+)
+QC_STATUSES = ("passed", "failed", "released")
+LINK_KINDS = ("aliquot", "derivative", "pool")
+TRANSFER_STATUSES = ("in_transit", "received", "refused")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class Project(Base):
@@ -43,7 +70,10 @@ class SampleType(Base):
     the same zone fits, and a colder one too when ``colder_ok``."""
 
     __tablename__ = "sample_types"
-    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name"),
+        CheckConstraint(_one_of("zone", ZONES), name="zone_known"),
+    )
 
     id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
@@ -56,22 +86,42 @@ class SampleType(Base):
 
 class Sample(Base):
     """One sample. ``state`` follows the lifecycle in ``hub.domain.lifecycle``; ``held_from`` is the state an
-    on-hold sample returns to; ``version`` increases with every change (optimistic concurrency, ETags)."""
+    on-hold sample returns to; ``version`` increases with every change (optimistic concurrency, ETags).
+
+    Lists page by ``(created_at, id)``: every filter the list offers has an index that ends in those two columns,
+    so a page is an index range read whatever the table's size. On PostgreSQL the barcode index compares bytes
+    (``varchar_pattern_ops``: a prefix search uses it whatever the database's collation) and the name has a
+    trigram index (a search inside names)."""
 
     __tablename__ = "samples"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "barcode"),
+        Index(
+            "uq_samples_tenant_id_barcode",
+            "tenant_id",
+            "barcode",
+            unique=True,
+            postgresql_ops={"barcode": "varchar_pattern_ops"},
+        ),
         Index("ix_samples_tenant_id_created_at_id", "tenant_id", "created_at", "id"),
-        Index("ix_samples_tenant_id_state", "tenant_id", "state"),
-        Index("ix_samples_tenant_id_project_id", "tenant_id", "project_id"),
+        Index("ix_samples_tenant_id_state_created_at_id", "tenant_id", "state", "created_at", "id"),
+        Index("ix_samples_tenant_id_project_id_created_at_id", "tenant_id", "project_id", "created_at", "id"),
+        Index("ix_samples_tenant_id_sample_type_id_created_at_id", "tenant_id", "sample_type_id", "created_at", "id"),
+        # a trigram index on PostgreSQL; SQLite makes it a plain index (alembic compares both databases with the
+        # same metadata, so the index cannot be left out there)
+        Index("ix_samples_name", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}),
         CheckConstraint("volume_ul IS NULL OR volume_ul >= 0", name="volume_not_negative"),
+        CheckConstraint("concentration IS NULL OR concentration >= 0", name="concentration_not_negative"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint(_one_of("state", SAMPLE_STATES), name="state_known"),
+        CheckConstraint(f"qc_status IS NULL OR {_one_of('qc_status', QC_STATUSES)}", name="qc_status_known"),
+        CheckConstraint("held_from IS NULL OR state = 'on_hold'", name="held_only_on_hold"),
     )
 
     id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     barcode: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
-    sample_type_id: Mapped[str] = mapped_column(ForeignKey("sample_types.id"), index=True)
+    sample_type_id: Mapped[str] = mapped_column(ForeignKey("sample_types.id"))
     project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id"), default=None)
     state: Mapped[str] = mapped_column(String(24))
     held_from: Mapped[str | None] = mapped_column(String(24), default=None)
@@ -89,27 +139,54 @@ class Sample(Base):
 
 class SampleLink(Base):
     """Lineage: ``child`` was made from ``parent`` (an aliquot, a derivative such as extracted DNA, or a pool of
-    many parents)."""
+    many parents); ``volume_ul`` is what was taken from the parent, when known."""
 
     __tablename__ = "sample_links"
-    __table_args__ = (CheckConstraint("parent_id <> child_id", name="not_self"),)
+    __table_args__ = (
+        CheckConstraint("parent_id <> child_id", name="not_self"),
+        CheckConstraint(_one_of("kind", LINK_KINDS), name="kind_known"),
+        CheckConstraint("volume_ul IS NULL OR volume_ul >= 0", name="volume_not_negative"),
+    )
 
     parent_id: Mapped[str] = mapped_column(ForeignKey("samples.id"), primary_key=True)
     child_id: Mapped[str] = mapped_column(ForeignKey("samples.id"), primary_key=True, index=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # aliquot | derivative | pool
+    volume_ul: Mapped[Decimal | None] = mapped_column(Numeric(14, 3), default=None)
+    created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class CustodyTransfer(Base):
-    """One hand-over: from whom to whom, sent by, when and why; open until someone at the receiving end confirms
-    (or refuses) the receipt."""
+    """One hand-over of one sample: from whom to whom, sent by, when and why; open (``in_transit``) until the
+    receiving person confirms or refuses the receipt. Samples sent together share a ``batch_id`` (a consignment,
+    received in one go or one by one)."""
 
     __tablename__ = "custody_transfers"
-    __table_args__ = (Index("ix_custody_transfers_tenant_id_sample_id", "tenant_id", "sample_id", "sent_at"),)
+    __table_args__ = (
+        Index("ix_custody_transfers_tenant_id_sample_id", "tenant_id", "sample_id", "sent_at"),
+        Index("ix_custody_transfers_tenant_id_batch_id", "tenant_id", "batch_id"),
+        Index("ix_custody_transfers_tenant_id_to_party_status", "tenant_id", "to_party", "status", "sent_at"),
+        # a sample travels once at a time: a second hand-over while one is open is refused by the database too
+        Index(
+            "uq_custody_transfers_sample_id_in_transit",
+            "sample_id",
+            unique=True,
+            postgresql_where=text("status = 'in_transit'"),
+            sqlite_where=text("status = 'in_transit'"),
+        ),
+        CheckConstraint(_one_of("status", TRANSFER_STATUSES), name="status_known"),
+        CheckConstraint("from_party <> to_party", name="not_to_self"),
+        CheckConstraint(
+            "(status = 'in_transit' AND received_by IS NULL AND received_at IS NULL)"
+            " OR (status <> 'in_transit' AND received_by IS NOT NULL AND received_at IS NOT NULL)",
+            name="receipt_complete",
+        ),
+    )
 
     id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
+    batch_id: Mapped[str] = mapped_column(String(36))
     sample_id: Mapped[str] = mapped_column(ForeignKey("samples.id"))
     from_party: Mapped[str] = mapped_column(String(200))
     to_party: Mapped[str] = mapped_column(String(200))
@@ -124,7 +201,10 @@ class CustodyTransfer(Base):
 
 class QcResult(Base):
     __tablename__ = "qc_results"
-    __table_args__ = (Index("ix_qc_results_tenant_id_sample_id", "tenant_id", "sample_id"),)
+    __table_args__ = (
+        Index("ix_qc_results_tenant_id_sample_id", "tenant_id", "sample_id"),
+        CheckConstraint("released_signature_id IS NULL OR NOT passed", name="release_only_failed"),
+    )
 
     id: Mapped[str] = mapped_column(IdColumn, primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))

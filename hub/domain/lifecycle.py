@@ -42,6 +42,11 @@ _MOVES: dict[SampleState, frozenset[SampleState]] = {
 }
 # A hold can be put on any sample that is not finished with (a run in progress included: its data may be void).
 HOLDABLE = frozenset(set(SampleState) - TERMINAL - {S.ON_HOLD, S.REJECTED})
+# Where a sample whose QC failed may not go until the failure is released with an electronic signature.
+QC_GATED = frozenset({S.IN_PREPARATION, S.SEQUENCING})
+# States a sample can be split, extracted or pooled from: in hand and not finished with (nor on hold, rejected, or
+# on a run).
+SOURCE_STATES = frozenset({S.RECEIVED, S.STORED, S.IN_PREPARATION, S.COMPLETED})
 
 
 def allowed_moves(state: SampleState, held_from: SampleState | None = None) -> frozenset[SampleState]:
@@ -58,17 +63,39 @@ class IllegalTransitionError(ConflictError):
     title, type_slug = "Illegal state transition", "illegal-transition"
 
 
+def illegal_move(
+    current: SampleState, target: SampleState, *, held_from: SampleState | None = None, label: str = "the sample"
+) -> IllegalTransitionError:
+    """The error refusing ``current`` → ``target``, naming the moves that are allowed from ``current``."""
+    allowed = sorted(s.value for s in allowed_moves(current, held_from))
+    names = ", ".join(allowed) or "none: it is final"
+    return IllegalTransitionError(
+        f"{label} is {current.value} and cannot become {target.value}; allowed: {names}",
+        current=current.value,
+        target=target.value,
+        allowed=allowed,
+    )
+
+
 def check_transition(
     current: SampleState, target: SampleState, *, held_from: SampleState | None = None, label: str = "the sample"
 ) -> None:
     """Nothing, or ``IllegalTransitionError`` naming the moves that are allowed from ``current``."""
-    allowed = allowed_moves(current, held_from)
-    if target in allowed:
-        return
-    names = ", ".join(sorted(s.value for s in allowed)) or "none: it is final"
-    raise IllegalTransitionError(
-        f"{label} is {current.value} and cannot become {target.value}; allowed: {names}",
-        current=current.value,
-        target=target.value,
-        allowed=sorted(s.value for s in allowed),
-    )
+    if target not in allowed_moves(current, held_from):
+        raise illegal_move(current, target, held_from=held_from, label=label)
+
+
+def move(
+    current: SampleState, target: SampleState, *, held_from: SampleState | None = None, label: str = "the sample"
+) -> tuple[SampleState, SampleState | None]:
+    """The sample's state and ``held_from`` after moving to ``target`` (``IllegalTransitionError`` if it may not):
+    a hold remembers the state it was put on; leaving the hold forgets it."""
+    check_transition(current, target, held_from=held_from, label=label)
+    if target == S.ON_HOLD:
+        return target, current
+    return target, None
+
+
+def is_release(current: SampleState, target: SampleState, held_from: SampleState | None) -> bool:
+    """Whether the move lifts a hold back to the state the sample was held from."""
+    return current == S.ON_HOLD and held_from is not None and target == held_from
