@@ -39,6 +39,25 @@ class HubSettings(BaseSettings):
     ingest_concurrency: int = Field(default=4, gt=0, le=64)
     events_stream: str = "tracseq:events"
     log_level: str = "INFO"
+    smtp_host: str | None = Field(default=None, description="SMTP relay for e-mail channels that name none")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    sms_api_url: str | None = Field(default=None, description="SMS provider API for SMS channels that name none")
+    notify_poll_interval_s: float = Field(default=0.1, gt=0, le=5)
+    notify_in_process: bool = Field(default=True, description="deliver notifications in the API process (embedded)")
+    alerts_in_process: bool = Field(default=True, description="run the alert engine in the API process (embedded)")
+    alerts_mqtt_url: str | None = Field(default=None, description="mqtt://host:1883 for retained alert state")
+    alerts_tick_s: float = Field(default=0.2, gt=0, le=0.2)
+    alerts_scan_s: float = Field(default=1.0, gt=0, le=60)
+    alerts_webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    alerts_webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    alerts_webhook_backoff_s: float = Field(default=2.0, gt=0, le=3600)
+    alerts_door_hold_s: int = Field(default=300, ge=0)
+    alerts_door_longest_s: int = Field(default=1800, gt=0)
+    alerts_defrost_hold_s: int = Field(default=900, ge=0)
+    alerts_defrost_longest_s: int = Field(default=7200, gt=0)
+    alerts_flap_threshold: int = Field(default=6, ge=2)
+    alerts_flap_window_s: int = Field(default=1800, gt=0)
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> HubSettings:

@@ -16,7 +16,7 @@ import signal
 import socket
 from collections.abc import Callable, Sequence
 
-from hub.api.app import build_state
+from hub.api.app import build_alert_engine, build_notifier, build_state
 from hub.api.state import HubState
 from hub.events.bus import OutboxRelay
 from hub.events.redis_bus import RedisStreamsBus
@@ -55,10 +55,12 @@ async def run_worker(
     stop = stop or asyncio.Event()
     consumer = consumer_name or default_consumer_name()
     state = build_state(settings)
+    notifier = build_notifier(settings, state)
+    alert_engine = build_alert_engine(settings, state)
     loop = asyncio.get_running_loop()
     signals = _install_signal_handlers(loop, stop)
     try:
-        chosen = subscribers(state)
+        chosen = [*subscribers(state), *alert_engine.subscribers()]
         followers = [s for s in chosen if attach(state.bus, s)]
         logger.info(
             "worker %s started: %s events, subscribers: %s",
@@ -68,6 +70,8 @@ async def run_worker(
         )
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(OutboxRelay(state.db, state.bus).run(stop), name="outbox-relay")
+            tasks.create_task(notifier.run(stop), name="notifier")
+            tasks.create_task(alert_engine.run(stop, follow_events=False), name="alerts")
             if isinstance(state.bus, RedisStreamsBus):
                 tasks.create_task(state.bus.run_consumers(stop, consumer), name="event-consumers")
             for follower in followers:
@@ -76,6 +80,7 @@ async def run_worker(
     finally:
         for signum in signals:
             loop.remove_signal_handler(signum)
+        await notifier.aclose()
         await state.bus.close()
         if state.redis is not None:
             await state.redis.aclose()

@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from fastapi import FastAPI
 
+from hub.alerts import AlertEngine, Flapping, HoldTimes
 from hub.api import problems
 from hub.api.middleware import BodyLimit, Metrics, RequestContext
 from hub.api.routes import (
@@ -35,6 +37,7 @@ from hub.domain.samples import Samples
 from hub.domain.sequencing import Sequencing
 from hub.domain.storage import Storage
 from hub.events.bus import EventBus, InProcessBus, OutboxRelay
+from hub.notify import Notifier, SmtpRelay
 from hub.ratelimit import InProcessRateLimiter, RateLimiter, RedisRateLimiter
 from hub.settings import HubSettings
 
@@ -56,6 +59,8 @@ def build_state(settings: HubSettings) -> HubState:
         limiter = RedisRateLimiter(redis)
         bus = RedisStreamsBus(redis, settings.events_stream)
     sample_service = Samples(audit)
+    storage_service = Storage(audit, sample_service)
+    sequencing_service = Sequencing(audit, sample_service)
     return HubState(
         settings=settings,
         db=db,
@@ -66,16 +71,53 @@ def build_state(settings: HubSettings) -> HubState:
         metrics=Metrics(),
         redis=redis,
         devices=Devices(audit),
-        ingest=Ingest(audit, settings.witness_key_file, settings.name, max_concurrent=settings.ingest_concurrency),
+        ingest=Ingest(
+            audit,
+            settings.witness_key_file,
+            settings.name,
+            max_concurrent=settings.ingest_concurrency,
+            event_handlers=[storage_service.on_device_events, sequencing_service.on_device_events],
+        ),
         samples=sample_service,
-        storage=Storage(audit, sample_service),
+        storage=storage_service,
         intake=Intake(audit, sample_service),
-        sequencing=Sequencing(audit, sample_service),
+        sequencing=sequencing_service,
+    )
+
+
+def build_notifier(settings: HubSettings, state: HubState) -> Notifier:
+    return Notifier(
+        state.db,
+        smtp=SmtpRelay(settings.smtp_host, settings.smtp_port, settings.smtp_security),
+        sms_api_url=settings.sms_api_url,
+        poll_interval_s=settings.notify_poll_interval_s,
+    )
+
+
+def build_alert_engine(settings: HubSettings, state: HubState) -> AlertEngine:
+    return AlertEngine(
+        state.db,
+        state.audit,
+        bus=state.bus,
+        mqtt_url=settings.alerts_mqtt_url,
+        tick_s=settings.alerts_tick_s,
+        scan_s=settings.alerts_scan_s,
+        holds=HoldTimes(
+            timedelta(seconds=settings.alerts_door_hold_s),
+            timedelta(seconds=settings.alerts_door_longest_s),
+            timedelta(seconds=settings.alerts_defrost_hold_s),
+            timedelta(seconds=settings.alerts_defrost_longest_s),
+        ),
+        flapping=Flapping(settings.alerts_flap_threshold, timedelta(seconds=settings.alerts_flap_window_s)),
+        webhook_timeout_s=settings.alerts_webhook_timeout_s,
+        webhook_max_attempts=settings.alerts_webhook_max_attempts,
+        webhook_backoff=timedelta(seconds=settings.alerts_webhook_backoff_s),
     )
 
 
 def create_app(settings: HubSettings, *, run_relay: bool | None = None) -> FastAPI:
-    """The API. ``run_relay`` (default: when no Redis is configured) runs the outbox relay in this process."""
+    """The API. ``run_relay`` (default: when no Redis is configured, the embedded default) runs the background
+    work in this process too: the outbox relay, the alert engine and the notification delivery loop."""
     state = build_state(settings)
     relay_here = run_relay if run_relay is not None else settings.redis_url is None
 
@@ -86,15 +128,22 @@ def create_app(settings: HubSettings, *, run_relay: bool | None = None) -> FastA
 
             await asyncio.to_thread(upgrade, settings.database_url)
         stop = asyncio.Event()
-        relay_task = None
+        tasks: list[asyncio.Task[None]] = []
+        notifier = build_notifier(settings, state) if relay_here and settings.notify_in_process else None
         if relay_here:
-            relay_task = asyncio.create_task(OutboxRelay(state.db, state.bus).run(stop), name="outbox-relay")
+            tasks.append(asyncio.create_task(OutboxRelay(state.db, state.bus).run(stop), name="outbox-relay"))
+        if notifier is not None:
+            tasks.append(asyncio.create_task(notifier.run(stop), name="notifier"))
+        if relay_here and settings.alerts_in_process:
+            tasks.append(asyncio.create_task(build_alert_engine(settings, state).run(stop), name="alerts"))
         try:
             yield
         finally:
             stop.set()
-            if relay_task is not None:
-                await relay_task
+            for task in tasks:
+                await task
+            if notifier is not None:
+                await notifier.aclose()
             await state.bus.close()
             if state.redis is not None:
                 await state.redis.aclose()
