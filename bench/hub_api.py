@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -105,9 +105,16 @@ def served(target: str, env: dict[str, str], app_dir: Path) -> Iterator[str]:
 
 
 async def drive(
-    name: str, url: str, headers: dict[str, str], seconds: float, concurrency: int, max_requests: int
+    name: str,
+    url: str | Callable[[], str],
+    headers: dict[str, str],
+    seconds: float,
+    concurrency: int,
+    max_requests: int,
 ) -> Result:
-    """``concurrency`` workers on one keep-alive pool, each sending GET ``url`` in a loop; 1 s of warm-up first."""
+    """``concurrency`` workers on one keep-alive pool, each sending GET ``url`` (or the URL ``url()`` makes for
+    each request) in a loop; 1 s of warm-up first."""
+    next_url = url if callable(url) else lambda: url
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=10, headers=headers) as client:
         warm_until = time.perf_counter() + 1.0
@@ -121,7 +128,7 @@ async def drive(
                 if measure:
                     sent += 1
                 start = time.perf_counter()
-                response = await client.get(url)
+                response = await client.get(next_url())
                 if measure:
                     latencies.append(time.perf_counter() - start)
                     errors += response.status_code != 200
