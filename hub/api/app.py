@@ -14,6 +14,7 @@ from hub.alerts import AlertEngine, Flapping, HoldTimes
 from hub.api import problems
 from hub.api.middleware import BodyLimit, Metrics, RequestContext
 from hub.api.routes import (
+    ai,
     alerts,
     auth,
     devices,
@@ -21,6 +22,7 @@ from hub.api.routes import (
     intake,
     notifications,
     records,
+    sagas,
     samples,
     sequencing,
     storage,
@@ -171,6 +173,8 @@ def create_app(settings: HubSettings, *, run_relay: bool | None = None) -> FastA
         sequencing.router,
         alerts.router,
         notifications.router,
+        sagas.router,
+        ai.router,
     ):
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -13,6 +13,9 @@ MODEL_MODULES = (
     "hub.db.sequencing_models",
     "hub.db.notifications_models",
     "hub.db.alerts_models",
+    "hub.db.sagas_models",
+    "hub.db.ai_models",
+    "hub.db.anomaly_models",
 )
 
 

@@ -1,0 +1,1 @@
+"""AI services that work offline. (Filled in by the AI module.)"""

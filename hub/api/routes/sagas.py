@@ -1,0 +1,7 @@
+"""sagas routes. (Filled in by the sagas module.)"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1", tags=["sagas"])

@@ -1,0 +1,3 @@
+"""The ai tables. (Filled in by the ai module.)"""
+
+from __future__ import annotations
