@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 import httpx
 from sqlalchemy import select, update
 
+from hub.alerts.anomaly import AnomalyService
 from hub.alerts.book import AlertBook, Clock, Flapping
 from hub.alerts.escalator import Escalator
 from hub.alerts.inhibition import HoldTimes
@@ -69,6 +70,7 @@ class AlertEngine:
         self.escalator = Escalator(self.book, pager=pager)
         self.sources = AlertSources(self.book)
         self.watch = Watch(self.book)
+        self.anomaly = AnomalyService(db, audit, book=self.book, clock=clock)
         self.webhooks = WebhookDispatch(
             db,
             transport=webhook_transport,
@@ -151,6 +153,7 @@ class AlertEngine:
             tasks.create_task(self._every(stop, self.tick_s, self.tick, "alert timer"), name="alerts:timer")
             tasks.create_task(self._every(stop, self.scan_s, self.scan, "alert scan"), name="alerts:scan")
             tasks.create_task(self.webhooks.run(stop, interval_s=self.tick_s), name="alerts:webhooks")
+            tasks.create_task(self.anomaly.run(stop), name="alerts:anomaly")
             if self.mqtt is not None:
                 tasks.create_task(self.mqtt.run(stop), name="alerts:mqtt")
 

@@ -16,6 +16,7 @@ from hub.api.middleware import BodyLimit, Metrics, RequestContext
 from hub.api.routes import (
     ai,
     alerts,
+    anomaly,
     auth,
     devices,
     health,
@@ -172,6 +173,7 @@ def create_app(settings: HubSettings, *, run_relay: bool | None = None) -> FastA
         intake.router,
         sequencing.router,
         alerts.router,
+        anomaly.router,
         notifications.router,
         sagas.router,
         ai.router,
