@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= dev,edge,hub
+EXTRAS ?= dev,edge,hub,ai
 
 .PHONY: demo test lint typecheck unit bench bench-verify crash clean venv
 
