@@ -28,6 +28,7 @@ class HubSettings(BaseSettings):
     access_token_ttl_s: int = Field(default=900, gt=0, le=3600)
     refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, gt=0)
     max_body_bytes: int = Field(default=1 << 20, gt=0)
+    max_upload_bytes: int = Field(default=32 << 20, gt=0, description="file uploads: sheets, documents")
     lockout_threshold: int = Field(default=5, gt=0)
     lockout_s: int = Field(default=900, gt=0)
     rate_user_per_min: int = Field(default=600, gt=0)
@@ -58,6 +59,13 @@ class HubSettings(BaseSettings):
     alerts_defrost_longest_s: int = Field(default=7200, gt=0)
     alerts_flap_threshold: int = Field(default=6, ge=2)
     alerts_flap_window_s: int = Field(default=1800, gt=0)
+    ai_ranker: Literal["lexical", "hybrid"] = "lexical"
+    ai_abstain_below: float = Field(default=0.5, ge=0, le=1, description="answers below this confidence: not found")
+    ai_provider: Literal["openai", "anthropic", "ollama"] | None = Field(default=None, description="None: offline")
+    ai_provider_url: str | None = None
+    ai_provider_model: str | None = None
+    ai_provider_key: SecretStr | None = None
+    ai_provider_timeout_s: float = Field(default=20.0, gt=0, le=300)
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> HubSettings:

@@ -45,6 +45,8 @@ from hub.ratelimit import InProcessRateLimiter, RateLimiter, RedisRateLimiter
 from hub.settings import HubSettings
 
 logger = logging.getLogger(__name__)
+# routes that take a file as their body (a spreadsheet, a manual as PDF): ``max_upload_bytes`` instead
+UPLOAD_PATHS = r"/v1/intake/templates/[^/]+/uploads|/v1/ai/documents"
 
 
 def build_state(settings: HubSettings) -> HubState:
@@ -179,6 +181,11 @@ def create_app(settings: HubSettings, *, run_relay: bool | None = None) -> FastA
         ai.router,
     ):
         app.include_router(router)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.max_body_bytes,
+        upload_limit=settings.max_upload_bytes,
+        upload_paths=UPLOAD_PATHS,
+    )
     app.add_middleware(RequestContext, metrics=state.metrics)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -86,17 +87,28 @@ class BodyLimit:
     there would become a 400 "error parsing the body". If the body was read outside a route, this middleware answers.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int, *, upload_limit: int | None = None, upload_paths: str | None = None
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.upload_limit = upload_limit if upload_limit is not None else limit
+        self.upload_paths = re.compile(upload_paths) if upload_paths else None
+
+    def limit_for(self, path: str) -> int:
+        """File uploads (spreadsheets, manuals as PDF) may be larger than JSON requests."""
+        if self.upload_paths is not None and self.upload_paths.fullmatch(path):
+            return self.upload_limit
+        return self.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope["path"])
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            await self._refuse(scope, send)
+        if length is not None and length.isdigit() and int(length) > limit:
+            await self._refuse(scope, send, limit)
             return
         seen = 0
 
@@ -105,8 +117,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise BodyTooLargeError(self.limit)
+                if seen > limit:
+                    raise BodyTooLargeError(limit)
             return message
 
         started = False
@@ -121,13 +133,13 @@ class BodyLimit:
         except BodyTooLargeError:
             if started:
                 raise
-            await self._refuse(scope, send)
+            await self._refuse(scope, send, limit)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
         problem = document(
             413,
             "Payload too large",
-            f"the body is larger than {self.limit} bytes",
+            f"the body is larger than {limit} bytes",
             "too-large",
             instance=scope.get("path", ""),
             request_id=scope.get("state", {}).get("request_id"),

@@ -117,6 +117,19 @@ async def test_a_chunked_body_over_the_limit_is_a_413_problem(hub: RunningHub) -
     assert problem_of(response, 413)["title"] == "Payload too large"
 
 
+async def test_a_file_upload_may_pass_the_json_limit_up_to_the_upload_limit(hub: RunningHub, lab: SeededTenant) -> None:
+    headers = {**hub.auth(lab.users[Role.TECHNICIAN]), "content-type": "text/csv"}
+    sheet = b"name,volume\n" + b"plasma,1\n" * (BODY_LIMIT // 8)
+    assert len(sheet) > BODY_LIMIT
+    url = "/v1/intake/templates/00000000-0000-0000-0000-000000000000/uploads"
+    answer = await hub.client.post(url, content=sheet, headers=headers)
+    assert problem_of(answer, 404)["detail"]  # past the body limit: the template does not exist
+    huge = b"x" * (hub.state.settings.max_upload_bytes + 1)
+    assert problem_of(await hub.client.post(url, content=huge, headers=headers), 413)["title"] == "Payload too large"
+    too_big_json = await hub.client.post("/v1/samples", content=sheet, headers=headers)
+    assert problem_of(too_big_json, 413)["detail"] == f"the body is larger than {BODY_LIMIT} bytes"
+
+
 async def test_a_chunked_body_under_the_limit_is_read(hub: RunningHub, lab: SeededTenant) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         yield b'{"tenant": "alpha-lab", "username": "alpha.admin",'
