@@ -43,6 +43,7 @@ from hub.events.bus import EventBus, InProcessBus, OutboxRelay
 from hub.notify import Notifier, SmtpRelay
 from hub.ratelimit import InProcessRateLimiter, RateLimiter, RedisRateLimiter
 from hub.settings import HubSettings
+from hub.web import mount_pages
 
 logger = logging.getLogger(__name__)
 # routes that take a file as their body (a spreadsheet, a manual as PDF): ``max_upload_bytes`` instead
@@ -181,6 +182,7 @@ def create_app(settings: HubSettings, *, run_relay: bool | None = None) -> FastA
         ai.router,
     ):
         app.include_router(router)
+    mount_pages(app, state)  # the web pages under /ui
     app.add_middleware(
         BodyLimit,
         limit=settings.max_body_bytes,
