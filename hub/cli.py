@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from hub.sagas.cli import register as register_sagas
 from hub.settings import HubSettings
 
 app = typer.Typer(
@@ -129,6 +130,9 @@ def create_admin(
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"admin {username} created in {tenant}")
+
+
+register_sagas(app)  # tracseq hub sagas list|show|retry|abort
 
 
 def register(root: typer.Typer) -> None:

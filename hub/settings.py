@@ -46,6 +46,7 @@ class HubSettings(BaseSettings):
     sms_api_url: str | None = Field(default=None, description="SMS provider API for SMS channels that name none")
     notify_poll_interval_s: float = Field(default=0.1, gt=0, le=5)
     notify_in_process: bool = Field(default=True, description="deliver notifications in the API process (embedded)")
+    sagas_in_process: bool = Field(default=True, description="run the saga runner in the API process (embedded)")
     alerts_in_process: bool = Field(default=True, description="run the alert engine in the API process (embedded)")
     alerts_mqtt_url: str | None = Field(default=None, description="mqtt://host:1883 for retained alert state")
     alerts_tick_s: float = Field(default=0.2, gt=0, le=0.2)

@@ -22,6 +22,7 @@ from hub.events.bus import OutboxRelay
 from hub.events.redis_bus import RedisStreamsBus
 from hub.events.subscribers import IdempotentSubscriber, attach
 from hub.logs import configure_logging
+from hub.sagas.process import build_runner
 from hub.settings import HubSettings
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ async def run_worker(
             tasks.create_task(OutboxRelay(state.db, state.bus).run(stop), name="outbox-relay")
             tasks.create_task(notifier.run(stop), name="notifier")
             tasks.create_task(alert_engine.run(stop, follow_events=False), name="alerts")
+            tasks.create_task(build_runner(settings, state).run(stop), name="sagas")
             if isinstance(state.bus, RedisStreamsBus):
                 tasks.create_task(state.bus.run_consumers(stop, consumer), name="event-consumers")
             for follower in followers:

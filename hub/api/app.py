@@ -42,6 +42,7 @@ from hub.domain.storage import Storage
 from hub.events.bus import EventBus, InProcessBus, OutboxRelay
 from hub.notify import Notifier, SmtpRelay
 from hub.ratelimit import InProcessRateLimiter, RateLimiter, RedisRateLimiter
+from hub.sagas.process import build_runner
 from hub.settings import HubSettings
 from hub.web import mount_pages
 
@@ -140,6 +141,8 @@ def create_app(settings: HubSettings, *, run_relay: bool | None = None) -> FastA
             tasks.append(asyncio.create_task(OutboxRelay(state.db, state.bus).run(stop), name="outbox-relay"))
         if notifier is not None:
             tasks.append(asyncio.create_task(notifier.run(stop), name="notifier"))
+        if relay_here and settings.sagas_in_process:
+            tasks.append(asyncio.create_task(build_runner(settings, state).run(stop), name="sagas"))
         if relay_here and settings.alerts_in_process:
             tasks.append(asyncio.create_task(build_alert_engine(settings, state).run(stop), name="alerts"))
         try:

@@ -319,8 +319,9 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def hub(db_url: str, tmp_path: Path) -> AsyncIterator[RunningHub]:
-    # the alert engine would go on delivering seeded webhooks while the sweep compares reads before and after
-    async with running_hub(hub_settings(db_url, tmp_path, alerts_in_process=False)) as running:
+    # the alert engine and the saga runner would go on working (webhooks, started workflows) while the sweep
+    # compares reads before and after
+    async with running_hub(hub_settings(db_url, tmp_path, alerts_in_process=False, sagas_in_process=False)) as running:
         yield running
 
 
