@@ -1,7 +1,9 @@
 """Answers from documents at scale: indexing throughput (extract + chunk + BM25) and questions answered per second
-with p50/p99 latency over 10,000 indexed chunks, all in memory on one core.
+with p50/p99 latency over 10,000 indexed chunks, all in memory on one core; then the sequencing QC model on a
+seeded synthetic history with known drivers: training time, held-out Brier score (against the base rate and the
+true probabilities), ROC AUC, the reliability table, and predictions per second with their explanations.
 
-    .venv/bin/python bench/ai.py [--chunks 10000] [--questions 2000]
+    .venv/bin/python bench/ai.py [--chunks 10000] [--questions 2000] [--qc-jobs 5000]
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chunks", type=int, default=10_000)
     parser.add_argument("--questions", type=int, default=2_000)
+    parser.add_argument("--qc-jobs", type=int, default=5_000)
     args = parser.parse_args()
     rng = random.Random(7)
     index = BM25Index()
@@ -129,6 +132,44 @@ def main() -> None:
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
     print(f"questions answered: {args.questions} in {elapsed:.2f} s = {args.questions / elapsed:,.0f}/s")
     print(f"latency p50 {p50:.2f} ms, p99 {p99:.2f} ms (retrieval + extractive answer, {index.size} chunks)")
+    qc_figures(args.qc_jobs)
+
+
+def qc_figures(jobs: int) -> None:
+    """The QC model on ``jobs`` synthetic finished jobs (split by time 60/20/20)."""
+    from hub.ai.qc_model import QcModel, fit
+    from tests.unit.hub.test_ai_qc_model import synthetic_history, true_probability
+
+    history = synthetic_history(jobs)
+    started = time.perf_counter()
+    fitted = fit(history)
+    training = time.perf_counter() - started
+    m = fitted.metrics
+    held_out = history[len(history) - m["held_out_jobs"] :]
+    oracle = 0.0
+    for job in held_out:
+        known = [s.concentration for s in job.samples if s.concentration is not None] or [18.0]
+        failed = sum(1 for s in job.samples if s.failed_qc) / len(job.samples)
+        oracle += (true_probability(min(known), failed, job.platform) - float(bool(job.passed))) ** 2
+    oracle /= len(held_out)
+    print(f"QC model: trained on {jobs} jobs in {training:.2f} s (fit, calibrate, evaluate)")
+    print(
+        f"held-out ({m['held_out_jobs']} newest jobs): Brier {m['brier']:.4f} (base rate {m['brier_base_rate']:.4f}, "
+        f"true probabilities {oracle:.4f}), ROC AUC {m['roc_auc']:.3f}"
+    )
+    print("reliability (bin: jobs, mean predicted, observed pass rate):")
+    for b in m["reliability"]:
+        if b["count"]:
+            print(f"  {b['bin']}: {b['count']:4d}  {b['mean_predicted']:.3f}  {b['observed_pass_rate']:.3f}")
+    print("drivers: " + ", ".join(f"{d['feature']} {d['weight']:+.2f}" for d in m["drivers"]))
+    model = QcModel.from_bytes(fitted.model.to_bytes())
+    started = time.perf_counter()
+    for job in held_out:
+        model.predict(job)
+    elapsed = time.perf_counter() - started
+    print(
+        f"predictions with explanations: {len(held_out) / elapsed:,.0f}/s ({elapsed / len(held_out) * 1e3:.2f} ms each)"
+    )
 
 
 if __name__ == "__main__":
