@@ -20,6 +20,9 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python deploy/demo.py
 
+demo-scenario: $(STAMP)
+	$(BIN)/python deploy/demo.py --scenario freezer-failure
+
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
@@ -45,6 +48,9 @@ bench-verify: $(STAMP)
 
 crash: $(STAMP)
 	TRACSEQ_CRASH_KILLS=$${KILLS:-200} $(BIN)/pytest -q tests/e2e/test_edge_crash.py
+
+crash-sagas: $(STAMP)
+	TRACSEQ_SAGA_CRASH_CAMPAIGN=full $(BIN)/pytest -q -s tests/e2e/test_saga_crash.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
