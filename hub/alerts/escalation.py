@@ -85,7 +85,6 @@ class RotaSpec(_Spec):
     @classmethod
     def _known_zone(cls, value: str) -> str:
         return known_zone(value)
-        return value
 
 
 def _minutes(hhmm: str) -> int:

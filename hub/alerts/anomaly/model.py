@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.preprocessing import RobustScaler
 
 from hub.alerts.anomaly.features import FEATURES, Floats
 from hub.errors import ValidationFailedError
@@ -134,6 +133,8 @@ def train(rows: Floats, spec: TrainingSpec = TrainingSpec()) -> Training:
     fit_on = np.where(np.asarray(enabled), usable, 0.0)  # a column never seen is not learned (and warns nothing)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a column with a few NaN: scikit-learn ignores them
+        from sklearn.preprocessing import RobustScaler  # here, not at the top: importing scikit-learn costs seconds
+
         scaler = RobustScaler(quantile_range=(25.0, 75.0), unit_variance=True).fit(fit_on)
     center = [float(c) if e else 0.0 for c, e in zip(scaler.center_, enabled, strict=True)]
     # scikit-learn scales a feature with no spread by 1 (its unit); here it gets the feature's floor
