@@ -70,7 +70,9 @@ async def run_worker(
             ", ".join(s.name for s in chosen) or "none",
         )
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(OutboxRelay(state.db, state.bus).run(stop), name="outbox-relay")
+            relay = OutboxRelay(state.db, state.bus)
+            state.db.on_commit.append(relay.notify)  # this worker's own writes (alerts, sagas) publish at once
+            tasks.create_task(relay.run(stop), name="outbox-relay")
             tasks.create_task(notifier.run(stop), name="notifier")
             tasks.create_task(alert_engine.run(stop, follow_events=False), name="alerts")
             tasks.create_task(build_runner(settings, state).run(stop), name="sagas")

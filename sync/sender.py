@@ -114,10 +114,20 @@ class SyncSender:
     def backoff_s(self) -> float:
         return min(300.0, 2.0 ** min(self.failures, 8)) * self._rng.uniform(0.5, 1.0)
 
-    async def run(self, stop: asyncio.Event, *, idle_s: float = 2.0, on_report: _ReportHandler | None = None) -> None:
-        """Sync until ``stop``; idle ``idle_s`` between rounds when caught up, back off on failures."""
+    async def run(
+        self,
+        stop: asyncio.Event,
+        *,
+        idle_s: float = 2.0,
+        on_report: _ReportHandler | None = None,
+        wake: asyncio.Event | None = None,
+    ) -> None:
+        """Sync until ``stop``; idle ``idle_s`` between rounds when caught up, back off on failures. Setting
+        ``wake`` ends an idle wait at once (an alarm is worth a round now); it never shortens a backoff or a
+        Retry-After."""
         while not stop.is_set():
             wait = idle_s
+            idle = False
             try:
                 report = await self.sync_once()
                 if self.failures:
@@ -126,6 +136,7 @@ class SyncSender:
                 self.last_error = None
                 if on_report is not None:
                     on_report(report)
+                idle = True
             except TransportError as exc:
                 self._failed(exc)
                 wait = exc.retry_after if exc.retry_after is not None else self.backoff_s()
@@ -136,8 +147,7 @@ class SyncSender:
             except SyncError as exc:
                 self._failed(exc)
                 wait = self.backoff_s()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait)
+            await _pause(stop, wake if idle else None, wait)
 
     def _failed(self, exc: SyncError) -> None:
         if self.failures == 0:
@@ -152,3 +162,19 @@ class _ReportHandler(Protocol):
 
 def commands_of(reports: Sequence[SyncReport]) -> list[Command]:
     return [c for r in reports for c in r.commands]
+
+
+async def _pause(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
+    """Wait ``seconds``, or less if ``stop`` (or ``wake``, which is then cleared) is set."""
+    if wake is None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+        return
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+    wake.clear()

@@ -71,6 +71,8 @@ class AlertEngine:
         self.sources = AlertSources(self.book)
         self.watch = Watch(self.book)
         self.anomaly = AnomalyService(db, audit, book=self.book, clock=clock)
+        self._committed = asyncio.Event()  # a write committed in this process: an alert may have become due
+        db.on_commit.append(self._committed.set)
         self.webhooks = WebhookDispatch(
             db,
             transport=webhook_transport,
@@ -150,7 +152,9 @@ class AlertEngine:
                 for subscriber in self.subscribers():
                     if self.bus is None or attach(self.bus, subscriber):
                         tasks.create_task(subscriber.run(stop, interval_s=1.0), name=f"subscriber:{subscriber.name}")
-            tasks.create_task(self._every(stop, self.tick_s, self.tick, "alert timer"), name="alerts:timer")
+            tasks.create_task(
+                self._every(stop, self.tick_s, self.tick, "alert timer", wake=self._committed), name="alerts:timer"
+            )
             tasks.create_task(self._every(stop, self.scan_s, self.scan, "alert scan"), name="alerts:scan")
             tasks.create_task(self.webhooks.run(stop, interval_s=self.tick_s), name="alerts:webhooks")
             tasks.create_task(self.anomaly.run(stop), name="alerts:anomaly")
@@ -158,9 +162,19 @@ class AlertEngine:
                 tasks.create_task(self.mqtt.run(stop), name="alerts:mqtt")
 
     @staticmethod
-    async def _every(stop: asyncio.Event, interval_s: float, work: Callable[[], Awaitable[int]], label: str) -> None:
+    async def _every(
+        stop: asyncio.Event,
+        interval_s: float,
+        work: Callable[[], Awaitable[int]],
+        label: str,
+        *,
+        wake: asyncio.Event | None = None,
+    ) -> None:
+        """``work`` every ``interval_s``, and at once when ``wake`` is set (an alert fired: page now)."""
         failing = False
         while not stop.is_set():
+            if wake is not None:
+                wake.clear()
             try:
                 await work()
                 if failing:
@@ -171,4 +185,18 @@ class AlertEngine:
                     logger.exception("%s failed; retrying", label)
                 failing = True
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval_s)
+                await asyncio.wait_for(_first(stop, wake), interval_s)
+
+
+async def _first(stop: asyncio.Event, wake: asyncio.Event | None) -> None:
+    """Return when ``stop`` or ``wake`` is set."""
+    if wake is None:
+        await stop.wait()
+        return
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)

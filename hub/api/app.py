@@ -138,7 +138,9 @@ def create_app(settings: HubSettings, *, run_relay: bool | None = None) -> FastA
         tasks: list[asyncio.Task[None]] = []
         notifier = build_notifier(settings, state) if relay_here and settings.notify_in_process else None
         if relay_here:
-            tasks.append(asyncio.create_task(OutboxRelay(state.db, state.bus).run(stop), name="outbox-relay"))
+            relay = OutboxRelay(state.db, state.bus)
+            state.db.on_commit.append(relay.notify)  # publish as soon as a change commits, not at the next poll
+            tasks.append(asyncio.create_task(relay.run(stop), name="outbox-relay"))
         if notifier is not None:
             tasks.append(asyncio.create_task(notifier.run(stop), name="notifier"))
         if relay_here and settings.sagas_in_process:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -96,6 +96,9 @@ class Database:
         self.read_engine = make_engine(url, write=False) if url.startswith("sqlite") else self.engine
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        # called after every write transaction commits, in this process: background loops (the outbox relay,
+        # the alert timer) wake at once instead of at their next poll
+        self.on_commit: list[Callable[[], None]] = []
 
     @property
     def dialect(self) -> str:
@@ -112,6 +115,8 @@ class Database:
                 if exc.keep_changes:
                     await session.commit()
                 raise
+        for callback in self.on_commit:
+            callback()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
