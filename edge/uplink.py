@@ -7,14 +7,18 @@ witness key. With it, the agent syncs in the background; without it, the agent w
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import os
+import ssl
+import stat
 import time
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -29,6 +33,39 @@ HUB_FILE = "hub.json"
 BEACON_EVERY_S = 600.0
 
 
+def check_hub_url(hub_url: str, *, allow_insecure_http: bool = False) -> None:
+    """https:// always; plain http:// only to this host (loopback never leaves it) or when explicitly allowed for
+    development, because the device credential and the log travel in every request."""
+    parts = urlsplit(hub_url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme != "http" or not parts.hostname:
+        raise EdgeError(f"the hub's address must be an https:// URL, not {hub_url!r}")
+    if allow_insecure_http or _is_loopback(parts.hostname):
+        return
+    raise EdgeError(
+        f"refusing plain HTTP to the remote hub {parts.hostname}: use https:// (plain HTTP is for development only, "
+        "with allow_insecure_http)"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name like 127.0.0.1.example.org is not this host
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """Verification on, always: against ``ca_file`` (a private CA) when given, else the system's trust store."""
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise EdgeError(f"cannot load the hub's CA certificate {ca_file}: {exc}") from exc
+
+
 @dataclass(frozen=True)
 class HubLink:
     hub_url: str
@@ -36,39 +73,60 @@ class HubLink:
     device_token: str
     witness_key: str
     ca_file: str | None = None
+    allow_insecure_http: bool = False
 
-    @property
-    def verify(self) -> bool | str:
-        return self.ca_file or True
+    def __repr__(self) -> str:  # the device credential stays out of logs and tracebacks
+        return f"HubLink(hub_url={self.hub_url!r}, device_id={self.device_id!r}, ca_file={self.ca_file!r})"
+
+    def verify(self) -> ssl.SSLContext:
+        return tls_context(self.ca_file)
 
     @classmethod
     def load(cls, data_dir: Path) -> HubLink | None:
         path = data_dir / HUB_FILE
         if not path.exists():
             return None
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            # the agent's first duty is local monitoring: tighten and say so rather than refuse to start
+            os.chmod(path, 0o600)
+            logger.warning(
+                "%s held the device credential with mode %o (group or others could read it); set to 600 - "
+                "re-enrol the edge if others may have read it",
+                path,
+                mode,
+            )
         data = json.loads(path.read_text(encoding="utf-8"))
         return cls(**data)
 
     def save(self, data_dir: Path) -> Path:
         path = data_dir / HUB_FILE
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # O_CREAT's mode applies only to a new file: an older, looser one is tightened too
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(self.__dict__, handle, indent=2)
         return path
 
 
 def enroll(
-    hub_url: str, token: str, *, name: str, origin: str, key: SigningKey, data_dir: Path, ca_file: str | None = None
+    hub_url: str,
+    token: str,
+    *,
+    name: str,
+    origin: str,
+    key: SigningKey,
+    data_dir: Path,
+    ca_file: str | None = None,
+    allow_insecure_http: bool = False,
 ) -> HubLink:
     """Register this edge's key with the hub (one-time token) and keep the credentials it returns."""
-    if hub_url.startswith("http://") and not hub_url.startswith(("http://127.", "http://localhost")):
-        raise EdgeError("refusing to enrol over plain HTTP to a remote hub: use https://")
+    check_hub_url(hub_url, allow_insecure_http=allow_insecure_http)
     try:
         response = httpx.post(
             hub_url.rstrip("/") + "/v1/sync/enroll",
             json={"token": token, "name": name, "origin": origin, "public_key": key.verifier.vkey},
             timeout=30,
-            verify=ca_file or True,
+            verify=tls_context(ca_file),
         )
     except httpx.HTTPError as exc:
         raise EdgeError(f"the hub at {hub_url} could not be reached: {exc}") from exc
@@ -79,7 +137,9 @@ def enroll(
             detail = response.text
         raise EdgeError(f"the hub refused the enrolment ({response.status_code}): {detail}")
     data = response.json()
-    link = HubLink(hub_url.rstrip("/"), data["device_id"], data["device_token"], data["witness_key"], ca_file)
+    link = HubLink(
+        hub_url.rstrip("/"), data["device_id"], data["device_token"], data["witness_key"], ca_file, allow_insecure_http
+    )
     link.save(data_dir)
     return link
 
@@ -131,9 +191,21 @@ def apply_command(sink: CommandSink, command: Command) -> dict[str, Any]:
 
 
 async def run_uplink(
-    link: HubLink, sender_store: Any, sink: CommandSink, stop: asyncio.Event, *, idle_s: float = 2.0
+    link: HubLink,
+    sender_store: Any,
+    sink: CommandSink,
+    stop: asyncio.Event,
+    *,
+    idle_s: float = 2.0,
+    wake: asyncio.Event | None = None,
 ) -> None:
-    transport = HttpTransport(link.hub_url, link.device_token, verify=link.verify)
+    try:  # hub.json is checked again at every start: it may have been edited since the enrolment
+        check_hub_url(link.hub_url, allow_insecure_http=link.allow_insecure_http)
+        verify = link.verify()
+    except EdgeError as exc:
+        logger.error("not syncing: %s; the agent goes on offline (fix %s and restart)", exc, HUB_FILE)
+        return
+    transport = HttpTransport(link.hub_url, link.device_token, verify=verify)
     sender = SyncSender(sender_store, transport)
     applied: set[str] = set()
     last_beacon = -BEACON_EVERY_S
@@ -158,6 +230,6 @@ async def run_uplink(
             )
 
     try:
-        await sender.run(stop, idle_s=idle_s, on_report=on_report)
+        await sender.run(stop, idle_s=idle_s, on_report=on_report, wake=wake)
     finally:
         await transport.close()

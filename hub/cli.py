@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -33,13 +34,25 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     workers: Annotated[int, typer.Option(help="API processes (needs Redis when more than one)")] = 1,
+    ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate chain (PEM); serve HTTPS")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM) of --ssl-certfile")] = None,
 ) -> None:
-    """Serve the API (uvicorn)."""
+    """Serve the API (uvicorn), over HTTPS when given a certificate and key."""
     import uvicorn
 
     settings = _settings()
     if workers > 1 and not settings.redis_url:
         typer.echo("error: several API processes need TRACSEQ_HUB_REDIS_URL (shared events and rate limits)", err=True)
+        raise typer.Exit(2)
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        typer.echo("error: --ssl-certfile and --ssl-keyfile go together", err=True)
+        raise typer.Exit(2)
+    if settings.environment == "production" and ssl_certfile is None and not settings.behind_proxy:
+        typer.echo(
+            "error: refusing to serve plain HTTP in production: pass --ssl-certfile and --ssl-keyfile, or set "
+            "TRACSEQ_HUB_BEHIND_PROXY=true when a reverse proxy in front of the hub terminates TLS",
+            err=True,
+        )
         raise typer.Exit(2)
     uvicorn.run(
         "hub.api.asgi:app",
@@ -50,6 +63,8 @@ def serve(
         log_config=None,
         log_level="warning",
         proxy_headers=True,
+        ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
     )
 
 

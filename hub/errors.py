@@ -33,10 +33,6 @@ class AuthenticationError(HubError):
     status, title, type_slug = 401, "Not authenticated", "unauthenticated"
 
 
-class AccountLockedError(AuthenticationError):
-    title, type_slug = "Account locked", "locked"
-
-
 class ForbiddenError(HubError):
     status, title, type_slug = 403, "Forbidden", "forbidden"
 

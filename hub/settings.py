@@ -22,6 +22,9 @@ class HubSettings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     name: str = Field(default="hub", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     database_url: str = "sqlite+aiosqlite:///./var/hub/hub.db"
+    behind_proxy: bool = Field(
+        default=False, description="TLS ends at a reverse proxy in front of the hub (production serves TLS or this)"
+    )
     redis_url: str | None = Field(default=None, description="Redis for events and rate limits; None: in-process")
     jwt_secret: SecretStr = SecretStr(DEV_SECRET)
     jwt_issuer: str = "tracseq-hub"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
@@ -19,7 +20,7 @@ class HttpTransport:
         device_token: str,
         *,
         timeout_s: float = 30.0,
-        verify: bool | str = True,
+        verify: bool | ssl.SSLContext = True,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self.url = hub_url.rstrip("/") + BATCH_PATH
@@ -34,6 +35,10 @@ class HttpTransport:
         try:
             response = await self._client.post(self.url, content=body, headers=self._headers)
         except httpx.HTTPError as exc:
+            if _untrusted_certificate(exc):
+                raise TransportError(
+                    f"the hub's TLS certificate is not trusted (check the hub's CA file): {exc}"
+                ) from exc
             raise TransportError(f"the hub could not be reached: {type(exc).__name__}: {exc}") from exc
         if response.status_code == 200:
             return SyncAck.model_validate_json(response.content)
@@ -67,3 +72,14 @@ def _problem(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _untrusted_certificate(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(8):  # httpx wraps httpcore's error, which wraps the ssl module's
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -22,7 +22,6 @@ from hub.db.base import new_id, utcnow
 from hub.db.models import RefreshToken, Tenant, User
 from hub.domain.permissions import Permission, Role, allows
 from hub.errors import (
-    AccountLockedError,
     AuthenticationError,
     ConflictError,
     ForbiddenError,
@@ -47,6 +46,7 @@ class Principal:
     tenant_id: str
     name: str
     role: Role | None = None
+    session_id: str | None = None  # the sign-in (refresh-token family) a user's access token belongs to
 
     @property
     def label(self) -> str:
@@ -268,9 +268,10 @@ class Identity:
             raise AuthenticationError(failure)
         now = utcnow()
         if user.locked_until is not None and user.locked_until > now:
-            raise AccountLockedError(
-                f"too many failed sign-ins; try again after {user.locked_until.isoformat(timespec='seconds')}"
-            )
+            # the same answer and the same work as an unknown user: a distinct "locked" answer would tell a guesser
+            # which user names exist (and the password is not checked, so guessing gains nothing while locked)
+            await _check_password(_DUMMY_HASH, password)
+            raise AuthenticationError(failure)
         if not await _check_password(user.password_hash, password):
             user.failed_logins += 1
             if user.failed_logins >= self.settings.lockout_threshold:
@@ -303,9 +304,8 @@ class Identity:
 
     async def _issue(self, session: AsyncSession, user: User, family: str) -> TokenPair:
         now = utcnow()
-        access = self.access_token(
-            {"sub": user.id, "tid": user.tenant_id, "role": user.role, "name": user.username, "typ": "user"}, now
-        )
+        claims = {"sub": user.id, "tid": user.tenant_id, "role": user.role, "name": user.username, "typ": "user"}
+        access = self.access_token({**claims, "sid": family}, now)
         refresh = secrets.token_urlsafe(32)
         session.add(
             RefreshToken(
@@ -404,15 +404,41 @@ class Identity:
                 role = Role(str(claims.get("role")))
             except ValueError as exc:
                 raise AuthenticationError("the access token names no valid role") from exc
-            return Principal("user", str(claims["sub"]), str(claims["tid"]), str(claims.get("name", "")), role)
+            sid = claims.get("sid")
+            return Principal(
+                "user",
+                str(claims["sub"]),
+                str(claims["tid"]),
+                str(claims.get("name", "")),
+                role,
+                session_id=str(sid) if sid is not None else None,
+            )
         if kind == "device":
             return Principal("device", str(claims["sub"]), str(claims["tid"]), str(claims.get("name", "")))
         raise AuthenticationError("the access token is of an unknown type")
 
     async def still_active(self, session: AsyncSession, principal: Principal) -> None:
-        """A disabled user or a changed role takes effect at once, not when the access token expires."""
+        """A disabled user, a changed role or a signed-out session takes effect at once, not when the access token
+        expires. The user is looked up in the token's tenant, so a token naming another tenant grants nothing."""
         if principal.kind != "user":
             return
-        row = (await session.execute(select(User.disabled, User.role).where(User.id == principal.id))).one_or_none()
+        row = (
+            await session.execute(
+                select(User.disabled, User.role).where(User.id == principal.id, User.tenant_id == principal.tenant_id)
+            )
+        ).one_or_none()
         if row is None or row.disabled or row.role != (principal.role.value if principal.role else None):
             raise AuthenticationError("the account was disabled or its role changed; sign in again")
+        if principal.session_id is None:
+            return  # minted by the hub itself outside a sign-in (tests, tools): no session to end
+        live = await session.execute(
+            select(RefreshToken.id)
+            .where(
+                RefreshToken.family_id == principal.session_id,
+                RefreshToken.user_id == principal.id,
+                RefreshToken.revoked_at.is_(None),
+            )
+            .limit(1)
+        )
+        if live.scalar_one_or_none() is None:
+            raise AuthenticationError("this session was signed out or revoked; sign in again")

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from hub.errors import AccountLockedError, AuthenticationError
+from hub.errors import AuthenticationError
 from hub.web.auth import PREFIX, REFRESH_COOKIE, SIGN_IN_SUBJECT, safe_next
 from hub.web.site import AuthDep, SignedIn, WebState, read_form, redirect, render
 
@@ -33,8 +33,6 @@ async def login(request: Request, state: WebState, auth: AuthDep) -> Response:
             raise AuthenticationError("enter the lab, your user name and your password")
         async with state.db.transaction() as session:
             pair = await state.identity.login(session, tenant[:63], username[:64], password)
-    except AccountLockedError as exc:
-        return render(request, "login.html", 423, next=target, tenant=tenant, username=username, error=exc.detail)
     except AuthenticationError as exc:
         return render(request, "login.html", 401, next=target, tenant=tenant, username=username, error=exc.detail)
     auth.start_session(request, pair)

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from hub.db.base import utcnow
@@ -125,7 +125,8 @@ async def test_lockout_after_repeated_failures_refuses_even_the_right_password_u
     for _ in range(LOCKOUT_THRESHOLD):
         problem_of(await hub.login(technician, PASSWORD + "x"), 401)
     locked = problem_of(await hub.login(technician), 401)
-    assert locked["title"] == "Account locked"
+    # the same answer as any failed sign-in: a lockout must not tell a guesser that the user exists
+    assert locked["detail"] == "wrong tenant, user name or password"
     entries = await audit_entries(hub, lab.users[Role.AUDITOR], technician.id)
     assert [e["action"] for e in entries] == ["create", "lock"]
 
@@ -140,7 +141,11 @@ async def test_concurrent_failures_all_count_towards_the_lockout(hub: RunningHub
     technician = lab.users[Role.TECHNICIAN]
     failures = await asyncio.gather(*(hub.login(technician, PASSWORD + "x") for _ in range(LOCKOUT_THRESHOLD)))
     assert [r.status_code for r in failures] == [401] * LOCKOUT_THRESHOLD
-    assert problem_of(await hub.login(technician), 401)["title"] == "Account locked"
+    assert problem_of(await hub.login(technician), 401)["detail"] == "wrong tenant, user name or password"
+    async with hub.state.db.read() as session:
+        locked_until = (await session.execute(select(User.locked_until).where(User.id == technician.id))).scalar()
+    assert locked_until is not None
+    assert locked_until > utcnow()
 
 
 async def test_a_successful_sign_in_resets_the_failure_count(hub: RunningHub, lab: SeededTenant) -> None:
