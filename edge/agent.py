@@ -74,10 +74,14 @@ class Agent:
             s.driver for s in self.supervisors if hasattr(s.driver, "acknowledge") and hasattr(s.driver, "poll_mark")
         ]
         self.stop_event = asyncio.Event()
+        # an alarm changed: sync as soon as it is on disk instead of at the next idle round (the hub pages people)
+        self.sync_now = asyncio.Event()
+        self._alarm_pending_sync = False
         self.started_at = self.clock.utc()
         self.last_values: dict[str, dict[str, Any]] = {}
         self.last_events: dict[str, dict[str, Any]] = {}
-        self._disk_alarm = False
+        self._disk_alarm = False  # the log over its disk budget's warning level
+        self._disk_full = False  # the disk refused a write (ENOSPC); a separate alarm, raised and cleared once
         self._dropped = 0
         self._last_checkpoint_at: datetime | None = None
 
@@ -117,6 +121,8 @@ class Agent:
         self._append("gap", dict(payload))
 
     def _alarms(self, transitions: list[AlarmTransition]) -> None:
+        if transitions:
+            self._alarm_pending_sync = True
         for transition in transitions:
             self._append("alarm", transition.payload())
             log = logger.warning if transition.action == "raised" else logger.info
@@ -139,14 +145,21 @@ class Agent:
     async def _flush(self) -> None:
         # streaming drivers (MQTT) acknowledge what they delivered only once it is on disk
         marks = [(d, d.poll_mark()) for d in self._ackers]
+        urgent, self._alarm_pending_sync = self._alarm_pending_sync, False
         try:
             await asyncio.to_thread(self.store.flush)
         except StoreFullError as exc:
-            self._disk_full(str(exc))
+            self._alarm_pending_sync |= urgent
+            self._on_disk_full(str(exc))
             return
         except StoreError as exc:
+            self._alarm_pending_sync |= urgent
             logger.error("could not write the log: %s", exc)
             return
+        if urgent:
+            self.sync_now.set()
+        if self._disk_full:
+            self._on_disk_writable()
         if self._dropped:
             return  # something was dropped unwritten: let the source redeliver rather than acknowledge it
         for driver, mark in marks:
@@ -164,10 +177,28 @@ class Agent:
         if note is not None:
             self._last_checkpoint_at = self.clock.utc()
 
-    def _disk_full(self, reason: str) -> None:
-        if not self._disk_alarm:
-            logger.error("the log cannot be written: %s; readings are held in memory", reason)
-        self._disk_alarm = True
+    def _on_disk_full(self, reason: str) -> None:
+        """Raise the disk-full alarm once; it is queued with the held readings and written when space returns."""
+        if self._disk_full:
+            return
+        self._disk_full = True
+        logger.error("the log cannot be written: %s; readings are held in memory", reason)
+        self._append("alarm", self._disk_full_alarm("raised", f"the disk refused a write: {reason}"))
+
+    def _on_disk_writable(self) -> None:
+        self._disk_full = False
+        logger.info("the log is written again; the readings held in memory are on disk")
+        self._append("alarm", self._disk_full_alarm("cleared", "the disk accepts writes again"))
+
+    def _disk_full_alarm(self, action: str, message: str) -> dict[str, Any]:
+        return {
+            "action": action,
+            "alarm_id": f"{self.config.edge.id}/disk/full",
+            "rule": "disk_full",
+            "severity": "critical",
+            "message": message,
+            "pending": self.store.pending,
+        }
 
     async def _alarm_loop(self) -> None:
         while not self.stop_event.is_set():
@@ -269,7 +300,7 @@ class Agent:
                 "checkpoint_size": store.checkpoint_size,
                 "last_checkpoint": format_timestamp(self._last_checkpoint_at) if self._last_checkpoint_at else None,
                 "db_bytes": store.db_bytes,
-                "disk_alarm": self._disk_alarm,
+                "disk_alarm": self._disk_alarm or self._disk_full,
             },
             "devices": devices,
             "alarms": [
@@ -397,7 +428,8 @@ class Agent:
         link = HubLink.load(self.config.edge.data_dir)
         if link is not None:
             logger.info("syncing to the hub at %s as device %s", link.hub_url, link.device_id)
-            background.append(asyncio.create_task(run_uplink(link, self.store, self, self.stop_event), name="uplink"))
+            uplink = run_uplink(link, self.store, self, self.stop_event, wake=self.sync_now)
+            background.append(asyncio.create_task(uplink, name="uplink"))
         await self.stop_event.wait()
         logger.info("stopping: finishing in-flight polls")
         await asyncio.gather(*tasks, return_exceptions=True)
