@@ -223,8 +223,8 @@ def main() -> int:
     target = percentile(totals, 99) < 1.0
     print(f"  target p99 < 1 s: {'met' if target else 'NOT met'}")
     print(
-        f"  note: the edge syncs every {EDGE_SYNC_IDLE_S:g} s when caught up (edge.uplink.run_uplink idle_s: "
-        "no setting, no early sync on an alarm); that wait is most of the sync stage"
+        f"  note: the edge syncs every {EDGE_SYNC_IDLE_S:g} s when caught up, and at once when an alarm entry is on "
+        "disk; the hub's relay and alert timer wake on commit"
     )
     return 0
 
