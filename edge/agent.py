@@ -25,6 +25,7 @@ from edge.alarms import AlarmEngine, AlarmError, AlarmTransition
 from edge.clock import Clock, SystemClock
 from edge.config import DRIVER_KINDS, Config, Device
 from edge.errors import StoreError, StoreFullError
+from edge.samplesheets import SampleSheetFolder
 from edge.store import LogStore
 from edge.supervisor import DeviceSupervisor
 from edge.uplink import HubLink, run_uplink
@@ -76,6 +77,7 @@ class Agent:
         self.stop_event = asyncio.Event()
         # an alarm changed: sync as soon as it is on disk instead of at the next idle round (the hub pages people)
         self.sync_now = asyncio.Event()
+        self.samplesheets = SampleSheetFolder(edge.samplesheet_dir, edge.data_dir / "samplesheets.json")
         self._alarm_pending_sync = False
         self.started_at = self.clock.utc()
         self.last_values: dict[str, dict[str, Any]] = {}
@@ -356,6 +358,12 @@ class Agent:
         Path(f"{staged}.pub").replace(Path(f"{edge.key_path}.pub"))
         self.key = new
         return f"new key {new.key_id.hex()}"
+
+    def write_samplesheet(self, filename: str, sheet: str, sha256: str) -> str:
+        return self.samplesheets.write(filename, sheet, sha256)
+
+    def remove_samplesheet(self, filename: str) -> str:
+        return self.samplesheets.remove(filename)
 
     def request_export(self) -> str:
         """Write an export into ``<data_dir>/exports`` for the auditor (the hub asked for it)."""

@@ -42,6 +42,9 @@ class EdgeSection(_Strict):
     checkpoint_interval_s: Annotated[float, Field(gt=0, le=300)] = 5.0
     flush_interval_s: Annotated[float, Field(gt=0, le=10)] = 0.2
     disk_budget_mb: Annotated[int, Field(gt=0)] = 1024
+    samplesheet_dir: Path | None = Field(
+        default=None, description="where sample sheets the hub sends are written (the sequencer's sheet folder)"
+    )
     disk_warn_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.8
     status_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     retention_days: Annotated[float, Field(gt=0)] = Field(

@@ -157,6 +157,10 @@ class CommandSink(Protocol):
 
     def request_export(self) -> str: ...
 
+    def write_samplesheet(self, filename: str, sheet: str, sha256: str) -> str: ...
+
+    def remove_samplesheet(self, filename: str) -> str: ...
+
 
 def apply_command(sink: CommandSink, command: Command) -> dict[str, Any]:
     """Apply one command; every outcome is logged as ``command_applied`` (ok or refused, with why)."""
@@ -172,6 +176,10 @@ def apply_command(sink: CommandSink, command: Command) -> dict[str, Any]:
             detail = sink.rotate_key()
         elif command.type == "request_export":
             detail = sink.request_export()
+        elif command.type == "write_samplesheet":
+            detail = sink.write_samplesheet(args["filename"], args["sheet"], args["sha256"])
+        elif command.type == "remove_samplesheet":
+            detail = sink.remove_samplesheet(args["filename"])
         else:
             raise ValueError(f"command {command.type!r} is not supported by this agent")
         outcome: dict[str, Any] = {"ok": True}

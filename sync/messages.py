@@ -38,7 +38,8 @@ class Command(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
-    type: Literal["set_limit", "ack_alarm", "rotate_key", "request_export"]
+    # write/remove_samplesheet come from the hub's sequencing workflow (a saga), not from the devices API
+    type: Literal["set_limit", "ack_alarm", "rotate_key", "request_export", "write_samplesheet", "remove_samplesheet"]
     args: dict[str, str] = Field(default_factory=dict)
 
 
