@@ -38,6 +38,8 @@ def run_command(config: ConfigOption, log_level: Annotated[str, typer.Option(hel
     """Run the agent until SIGTERM or Ctrl-C; a final checkpoint is signed on the way out."""
     from edge import logs
     from edge.agent import Agent
+    from edge.clock import SystemClock
+    from edge.clockfaults import clock_from_environment
 
     cfg = _config(config)
     logs.configure(cfg.edge.id, log_level)
@@ -48,7 +50,7 @@ def run_command(config: ConfigOption, log_level: Annotated[str, typer.Option(hel
 
     signal.signal(signal.SIGTERM, stop_during_start_up)
     try:
-        agent = Agent(cfg)
+        agent = Agent(cfg, clock=clock_from_environment(SystemClock(), os.environ))  # a script only in tests
     except StoreCorruptError as exc:
         raise _fail(f"{exc}\nrecovery: {exc.recovery}", 3) from exc
     except (EdgeError, KeyFileError) as exc:
