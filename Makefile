@@ -52,5 +52,8 @@ crash: $(STAMP)
 crash-sagas: $(STAMP)
 	TRACSEQ_SAGA_CRASH_CAMPAIGN=full $(BIN)/pytest -q -s tests/e2e/test_saga_crash.py
 
+crash-hub: $(STAMP)
+	TRACSEQ_HUB_CRASH_KILLS=$${KILLS:-200} $(BIN)/pytest -q -s tests/e2e/test_hub_crash.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
