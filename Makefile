@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev,edge,hub,ai
 
-.PHONY: demo test lint typecheck unit bench bench-verify crash clean venv
+.PHONY: demo demo-scenario test lint typecheck unit bench bench-verify crash crash-sagas crash-hub clean venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
