@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev,edge,hub,ai
 
-.PHONY: demo demo-scenario test lint typecheck unit bench bench-verify crash crash-sagas crash-hub clean venv
+.PHONY: demo demo-scenario test lint typecheck unit bench bench-verify crash crash-sagas crash-hub fuzz clean venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,9 @@ crash-sagas: $(STAMP)
 
 crash-hub: $(STAMP)
 	TRACSEQ_HUB_CRASH_KILLS=$${KILLS:-200} $(BIN)/pytest -q -s tests/e2e/test_hub_crash.py
+
+fuzz: $(STAMP)
+	TRACSEQ_FUZZ_EXAMPLES=$${EXAMPLES:-20000} $(BIN)/pytest -q -p no:cacheprovider tests/fuzz
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

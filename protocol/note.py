@@ -57,7 +57,11 @@ def sign_note(text: str, keys: Iterable[SigningKey]) -> Note:
 
 
 def parse_note(data: str) -> Note:
-    if len(data.encode("utf-8")) > MAX_NOTE_BYTES:
+    try:
+        encoded = data.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate, which JSON's \ud800 escape can carry
+        raise NoteError(f"note is not UTF-8 text: {exc.reason} at character {exc.start}") from exc
+    if len(encoded) > MAX_NOTE_BYTES:
         raise NoteError("note is larger than 1 MiB")
     split = data.rfind("\n\n")
     if split < 0 or not data.endswith("\n"):

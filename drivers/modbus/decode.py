@@ -14,7 +14,7 @@ import struct
 from collections.abc import Sequence
 from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 
-from drivers.base import UnencodableValueError
+from drivers.base import BadFrameError, UnencodableValueError
 from drivers.modbus.config import FLOAT_TYPES, REGISTER_WIDTH, DataType, ModbusChannel, Order
 
 # Our own context, so that a caller changing the thread's decimal context cannot change a reading. The
@@ -122,7 +122,10 @@ def decimal_text(value: Decimal) -> str:
 
 
 def decode_registers(channel: ModbusChannel, registers: Sequence[int]) -> str | None:
-    """The channel's value as a decimal string; None when the device holds NaN or infinity there."""
+    """The channel's value as a decimal string; None when the device holds NaN or infinity there.
+
+    ``BadFrameError`` when the scaled value cannot be carried: beyond the decimal context, or more significant
+    digits than ``protocol.Observation`` holds (a float64 times a scale of many digits)."""
     if channel.data_type == "bool":
         return decode_bit(registers[0] != 0)
     number = unpack_number(registers, channel.data_type, word_order=channel.word_order, byte_order=channel.byte_order)
@@ -133,9 +136,18 @@ def decode_registers(channel: ModbusChannel, registers: Sequence[int]) -> str | 
         if as_decimal is None:
             return None
         decoded = as_decimal
-        if channel.precision is not None:
+    try:
+        if channel.precision is not None and not isinstance(number, int):
             decoded = decoded.quantize(Decimal(1).scaleb(-channel.precision), context=_CONTEXT)
-    return decimal_text(scale_value(decoded, channel.scale_value, channel.offset_value))
+        text = decimal_text(scale_value(decoded, channel.scale_value, channel.offset_value))
+    except ArithmeticError as exc:  # decimal's Overflow, InvalidOperation: a scale or offset far out of range
+        raise BadFrameError(f"channel {channel.name}: {decoded} scaled by {channel.scale}: {exc!r}") from exc
+    if len(text) > _MAX_TEXT:
+        raise BadFrameError(
+            f"channel {channel.name}: {decoded} scaled by {channel.scale} has {len(text)} characters, over the "
+            f"{_MAX_TEXT} an observation carries; use a scale or offset with fewer digits, or a precision"
+        )
+    return text
 
 
 def decode_bit(bit: bool) -> str:

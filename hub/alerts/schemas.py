@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hub.alerts.escalation import ShiftSpec, TierSpec, known_zone
 from hub.alerts.lifecycle import AlertState
@@ -31,6 +31,18 @@ Label = Annotated[str, Field(min_length=1, max_length=128)]
 
 class RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class PartialUpdate(RequestBody):
+    """A PATCH body: a field left out keeps its value; none of these fields can be emptied, so an explicit null
+    is refused (a 422 naming the field, not a database error)."""
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> PartialUpdate:
+        nulls = sorted(name for name in self.model_fields_set if getattr(self, name) is None)
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)}: leave a field out to keep its value; null is not a value here")
+        return self
 
 
 def plausible(moment: datetime) -> datetime:
@@ -118,7 +130,7 @@ class RuleCreate(RequestBody):
     enabled: bool = True
 
 
-class RuleUpdate(RequestBody):
+class RuleUpdate(PartialUpdate):
     reason: Reason
     name: Name | None = None
     severity: Severity | None = None
@@ -151,7 +163,7 @@ class PolicyCreate(RequestBody):
     enabled: bool = True
 
 
-class PolicyUpdate(RequestBody):
+class PolicyUpdate(PartialUpdate):
     reason: Reason
     name: Name | None = None
     position: Annotated[int | None, Field(ge=0, le=10_000)] = None
@@ -187,7 +199,7 @@ class RotaCreate(RequestBody):
     shifts: Annotated[list[ShiftSpec], Field(min_length=1, max_length=50)]
 
 
-class RotaUpdate(RequestBody):
+class RotaUpdate(PartialUpdate):
     reason: Reason
     name: Name | None = None
     time_zone: TimeZone | None = None
@@ -283,7 +295,7 @@ class WebhookCreate(RequestBody):
         return _http_url(value)
 
 
-class WebhookUpdate(RequestBody):
+class WebhookUpdate(PartialUpdate):
     reason: Reason
     url: Annotated[str | None, Field(min_length=8, max_length=2000)] = None
     enabled: bool | None = None

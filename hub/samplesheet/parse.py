@@ -56,7 +56,12 @@ def parse_bytes(data: bytes) -> ParseResult:
     """Decode (UTF-8 with or without BOM; UTF-16 with BOM; else Windows-1252, as IEM on Windows writes) and parse."""
     notes: list[Problem] = []
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        text = data.decode("utf-16")
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as exc:  # an odd byte count, or a lone surrogate
+            raise UnreadableSheetError(
+                f"not UTF-16 text after its byte-order mark: {exc.reason} at byte {exc.start}"
+            ) from exc
         notes.append(Problem("warning", "encoding", None, None, "the file is UTF-16; BCL Convert expects UTF-8"))
     else:
         try:

@@ -1,16 +1,18 @@
 """Property-based requests from the OpenAPI schema (schemathesis 4): its examples, its coverage cases (boundary
-and invalid values of every parameter) and random ones, as an admin and as an auditor, against the app in process.
-No answer may be a 5xx.
+and invalid values of every parameter) and random ones, as every role and as an edge device of tenant A, against
+the app in process. No answer may be a 5xx, and no answer may carry an identifier of tenant B (its id, slug, name,
+user names, device, and the ids of every record the tenant sweep seeds for it).
 
 The run goes through schemathesis' engine (what ``st run`` drives), not its pytest plugin. schemathesis runs the
-app and its lifespan on an event loop of its own in a thread; the tenant is seeded before that, through a separate
-``HubState`` that is disposed before schemathesis starts.
+app and its lifespan on an event loop of its own in a thread; both tenants are seeded before that, through a hub of
+their own (``running_hub``) that is shut down before schemathesis starts.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,14 +21,32 @@ from argon2 import PasswordHasher
 from schemathesis.engine import Status, events
 from schemathesis.python import asgi
 
-from hub.api.app import build_state, create_app
-from hub.db.base import utcnow
+from hub.api.app import create_app
 from hub.domain import identity
 from hub.domain.permissions import Role
 from hub.settings import HubSettings
-from tests.integration.hub.harness import hub_settings, seed
+from tests.integration.hub.harness import hub_settings, running_hub, seed
+from tests.integration.hub.sweep_seeds import all_seeds
+from tests.integration.hub.test_tenant_role_sweep import enrol_device
 
-EXAMPLES = 6
+DEVICE = "device"
+Principal = Role | str  # a role of tenant A's users, or DEVICE: tenant A's edge device
+ADMIN_EXAMPLES = 6
+# Every other principal: its schema examples and random requests (no coverage phase: its boundary and invalid
+# values of every parameter are the admin's run over again, mostly refused with a 403 before any handler runs),
+# all on one seeded hub, the admin's run is separate since it changes the most.
+OTHERS: tuple[Principal, ...] = (DEVICE, *(role for role in Role if role is not Role.ADMIN))
+OTHER_EXAMPLES = 3
+# Server errors found (once tenant data was seeded, so that PATCH reaches a record) and reported to hub/alerts'
+# owners, not yet fixed: operation label -> the bug. Only the 5xx check is waived for them (the leak check still
+# runs); remove an entry with its fix.
+KNOWN_SERVER_ERRORS: dict[str, str] = {}  # route → why it may answer 500 until fixed; keep it empty
+
+
+@dataclass(frozen=True)
+class Tenants:
+    headers: dict[Principal, dict[str, str]]  # tenant A's principals: the Authorization header each would send
+    b_identifiers: frozenset[str]  # strings that belong to tenant B alone
 
 
 @pytest.fixture
@@ -41,20 +61,26 @@ def hub_config(db_url: str, tmp_path: Path) -> HubSettings:
 
 
 @pytest.fixture
-def sign_ins(hub_config: HubSettings) -> dict[Role, dict[str, str]]:
-    """An admin and an auditor of one tenant, as the Authorization headers their sign-in would give them."""
+def tenants(hub_config: HubSettings) -> Tenants:
+    """Tenants A and B, each with a user of every role, an enrolled device and the records the tenant sweep seeds
+    (samples, storage, runs, alerts, sagas…), so that a leak has something to leak."""
 
-    async def run() -> dict[Role, dict[str, str]]:
-        state = build_state(hub_config)
-        try:
-            lab = (await seed(state, slugs=("alpha-lab",), roles=(Role.ADMIN, Role.AUDITOR)))["alpha-lab"]
-        finally:
-            await state.db.dispose()
-        headers = {}
-        for role, user in lab.users.items():
-            claims = {"sub": user.id, "tid": user.tenant_id, "role": role.value, "name": user.username, "typ": "user"}
-            headers[role] = {"Authorization": f"Bearer {state.identity.access_token(claims, utcnow())}"}
-        return headers
+    async def run() -> Tenants:
+        async with running_hub(hub_config) as hub:
+            seeded = await seed(hub.state)
+            a, b = seeded["alpha-lab"], seeded["beta-lab"]
+            headers: dict[Principal, dict[str, str]] = {role: hub.auth(user) for role, user in a.users.items()}
+            b_identifiers = b.identifiers()
+            for tenant in (a, b):
+                device_id, credential = await enrol_device(hub, tenant)
+                for module in all_seeds():
+                    ids = await module.seed(hub, tenant, device_id)
+                    if tenant is b:
+                        b_identifiers |= {device_id, f"{b.slug}-gw", *ids.values()}
+                if tenant is a:
+                    headers[DEVICE] = {"Authorization": f"Bearer {credential}"}
+            await hub.published()
+        return Tenants(headers, frozenset(b_identifiers))
 
     return asyncio.run(run())
 
@@ -90,35 +116,71 @@ def describe(event: events.ScenarioFinished) -> list[str]:
     return found or [f"{event.phase} {event.recorder.label}: {event.status}"]
 
 
-# PostgreSQL for both roles (it refuses more input than SQLite: NUL characters, over-long text), SQLite for the
-# admin, who reaches every handler; three runs keep the file under a minute.
-@pytest.mark.parametrize(
-    ("db_url", "role"),
-    [("postgresql", Role.ADMIN), ("postgresql", Role.AUDITOR), ("sqlite", Role.ADMIN)],
-    indirect=["db_url"],
-    ids=["postgresql-admin", "postgresql-auditor", "sqlite-admin"],
-)
-def test_no_request_gets_a_server_error(
-    hub_schema: schemathesis.BaseSchema, sign_ins: dict[Role, dict[str, str]], role: Role
-) -> None:
-    config = hub_schema.config
-    config.update(headers=sign_ins[role], workers=1)
-    config.phases.update(phases=["examples", "coverage", "fuzzing"])
+def leaks(event: events.ScenarioFinished, identifiers: frozenset[str]) -> list[str]:
+    """Every answer in the scenario that carries one of ``identifiers`` (headers or body), with its request."""
+    found = []
+    for interaction in event.recorder.interactions.values():
+        response = interaction.response
+        if response is None:
+            continue
+        answer = response.content.decode("utf-8", "replace") + repr(sorted(response.headers.items()))
+        carried = sorted(i for i in identifiers if i in answer)
+        if carried:
+            request = interaction.request
+            found.append(
+                f"{event.phase} {event.recorder.label}: {request.method} {request.uri} answered "
+                f"{response.status_code} with tenant B's {carried}: {answer[:300]!r}"
+            )
+    return found
+
+
+def run(
+    schema: schemathesis.BaseSchema, tenants: Tenants, principal: Principal, examples: int, phases: list[str]
+) -> tuple[list[str], int]:
+    """One schemathesis run as ``principal``: (server errors and leaks found, scenarios run)."""
+    config = schema.config
+    config.update(headers=tenants.headers[principal], workers=1)
+    config.phases.update(phases=phases)
     config.checks.update(included_check_names=["not_a_server_error"])
-    config.generation.update(max_examples=EXAMPLES, deterministic=True)
+    config.generation.update(max_examples=examples, deterministic=True)
 
     failures, scenarios, finished = [], 0, None
-    for event in schemathesis.engine.from_schema(hub_schema).execute():
+    for event in schemathesis.engine.from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished):
             scenarios += 1
-            if event.status in (Status.FAILURE, Status.ERROR):
+            if event.status in (Status.FAILURE, Status.ERROR) and event.recorder.label not in KNOWN_SERVER_ERRORS:
                 failures.extend(describe(event))
+            failures.extend(leaks(event, tenants.b_identifiers))
+        elif isinstance(event, events.NonFatalError) and event.label in KNOWN_SERVER_ERRORS:
+            continue  # the handler raised through the ASGI transport: the same known server error
         elif isinstance(event, events.NonFatalError | events.FatalError):
             failures.append(f"{type(event).__name__}: {getattr(event, 'value', None) or event}")
         elif isinstance(event, events.EngineFinished):
             finished = event
     assert finished is not None
-    for failure in finished.failures:
-        failures.append(str(failure))
+    failures.extend(str(failure) for failure in finished.failures)
+    return [f"as {principal}: {failure}" for failure in failures], scenarios
+
+
+# The admin reaches every handler: on PostgreSQL (it refuses more input than SQLite: NUL characters, over-long
+# text) and on SQLite, with the coverage phase.
+@pytest.mark.parametrize("db_url", ["postgresql", "sqlite"], indirect=True)
+def test_no_request_as_the_admin_gets_a_server_error_or_another_tenants_data(
+    hub_schema: schemathesis.BaseSchema, tenants: Tenants
+) -> None:
+    failures, scenarios = run(hub_schema, tenants, Role.ADMIN, ADMIN_EXAMPLES, ["examples", "coverage", "fuzzing"])
     assert scenarios >= 40
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_no_request_as_any_other_role_or_the_device_gets_a_server_error_or_another_tenants_data(
+    hub_schema: schemathesis.BaseSchema, tenants: Tenants
+) -> None:
+    assert len(tenants.b_identifiers) > 20  # the leak check has tenant B's records to look for, not only its name
+    failures: list[str] = []
+    for principal in OTHERS:
+        found, scenarios = run(hub_schema, tenants, principal, OTHER_EXAMPLES, ["examples", "fuzzing"])
+        assert scenarios >= 40, f"as {principal}: only {scenarios} scenarios"
+        failures.extend(found)
     assert not failures, "\n".join(failures)
