@@ -104,7 +104,16 @@ def show(status_path: Path, everything: bool = False) -> None:
     )
 
 
-SHARED_RUN = ROOT.parent / "shared" / "data" / "illumina" / "130417_M00146_0021_000000000-A2WDF"
+def illumina_data() -> Path:
+    """The real run folders: beside the checkout (``../shared``), else ``TRACSEQ_ILLUMINA_DATA``, else the
+    workplace's copy."""
+    beside = ROOT.parent / "shared" / "data" / "illumina"
+    if beside.is_dir():
+        return beside
+    return Path(os.environ.get("TRACSEQ_ILLUMINA_DATA", "/work/shared/data/illumina"))
+
+
+SHARED_RUN = illumina_data() / "130417_M00146_0021_000000000-A2WDF"
 
 SERIAL_CONFIG = """
 [[devices]]

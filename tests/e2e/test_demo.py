@@ -20,7 +20,9 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "deploy" / "demo.py"
-RUN = ROOT.parent / "shared" / "data" / "illumina" / "130417_M00146_0021_000000000-A2WDF"
+_BESIDE = ROOT.parent / "shared" / "data" / "illumina"
+_DATA = _BESIDE if _BESIDE.is_dir() else Path(os.environ.get("TRACSEQ_ILLUMINA_DATA", "/work/shared/data/illumina"))
+RUN = _DATA / "130417_M00146_0021_000000000-A2WDF"
 BUDGET_S = 60  # the scenario's own deadline, from the fault to the job's completion
 TIMEOUT_S = 240  # the whole demo, start-up and shut-down included (about 65 s on an idle 2-core machine)
 
