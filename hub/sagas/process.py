@@ -63,7 +63,8 @@ async def serve_with_runner(
     from hub.logs import configure_logging
 
     configure_logging(settings)
-    app = create_app(settings)
+    # this process runs its own runner (with the lease and poll given here): not a second one in the app
+    app = create_app(settings.model_copy(update={"sagas_in_process": False}))
     state: HubState = app.state.hub
     sagas = build_runner(settings, state, lease_s=lease_s, poll_s=poll_s)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, log_level="warning"))
