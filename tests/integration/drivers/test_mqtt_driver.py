@@ -493,6 +493,9 @@ def test_the_room_simulators_faults_reach_the_edge_as_events_while_good_data_flo
                     control(sim, command)
                 for _ in range(3):
                     control(sim, {"publish": "now"})
+                    # lateness is judged by the readings' own times (milliseconds): cycles published within one
+                    # millisecond would carry the same time, and the held-back reading would not be late
+                    await asyncio.sleep(0.02)
                 # Each reading is two observations (value, seq). Cycle 1: two bad frames, o2 + its out_of_range
                 # event, humidity once (its duplicate dropped) = 7. Cycle 2: temperature held back = 6. Cycle 3:
                 # eight, then the held temperature with an out_of_order event per channel = 12.
