@@ -15,10 +15,10 @@ from sqlalchemy.orm import aliased
 from hub.audit.trail import AuditTrail
 from hub.db.storage_models import StorageContainer, StoragePosition
 from hub.domain.identity import Principal
-from hub.domain.samples import MAX_BATCH
+from hub.domain.samples import MAX_BATCH, check_batch_size
 from hub.domain.samples import Samples as SampleService
 from hub.domain.storage.layout import BOX_KINDS, UNIT_KINDS, over_threshold
-from hub.errors import ConflictError, NotFoundError, ValidationFailedError
+from hub.errors import ConflictError, NotFoundError
 from hub.events.outbox import record_event
 
 DEFAULT_WARN_AT_PCT = 90
@@ -52,11 +52,7 @@ def chunks(items: Sequence[str], size: int = MAX_BATCH) -> Iterable[Sequence[str
         yield items[start : start + size]
 
 
-def check_batch(count: int) -> None:
-    if count == 0:
-        raise ValidationFailedError("the batch is empty")
-    if count > MAX_BATCH:
-        raise ValidationFailedError(f"at most {MAX_BATCH} samples in one request; this one has {count}")
+check_batch = check_batch_size  # one rule for every batch of samples, whichever module takes it
 
 
 @dataclass(frozen=True)
