@@ -121,15 +121,46 @@ def export_command(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="The agent's configuration file")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="The agent's data directory, instead of --config")] = None,
     from_seq: Annotated[int, typer.Option("--from", min=0, help="First seq to export")] = 0,
+    salvage: Annotated[
+        bool,
+        typer.Option(
+            "--salvage",
+            help="From a damaged log: export every entry that can still be read (works on a copy; exit 3 if some "
+            "could not be)",
+        ),
+    ] = False,
 ) -> None:
     """Export the log for an auditor (works while the agent runs); check it with 'tracseq verify'."""
+    from edge.salvage import salvage_export
     from edge.store import export_log
 
     if (config is None) == (data_dir is None):
         raise _fail("give either --config or --data-dir")
     db = (_config(config).edge.db_path) if config is not None else (data_dir / "log.db")  # type: ignore[operator]
+    if salvage:
+        if from_seq:
+            raise _fail("--salvage exports the whole log; leave out --from")
+        try:
+            report = salvage_export(db, out)
+        except (EdgeError, ProtocolError, OSError) as exc:
+            raise _fail(str(exc), 3) from exc
+        for note in report.notes:
+            typer.echo(f"note: {note}", err=True)
+        span = f"seqs {report.first_seq}-{report.next_seq - 1}" if report.first_seq is not None else "no entries"
+        typer.echo(f"salvaged {report.entries:,} entries ({span}) to {out}")
+        problems = [f"{report.lost():,} entries could not be read: seqs {report.ranges()}"] if report.unreadable else []
+        if report.unreadable_tail_from is not None:
+            problems.append(
+                f"the rows from seq {report.unreadable_tail_from} on could not be read (how many there were is not "
+                "known): the log may have run further than the export shows"
+            )
+        if problems:
+            raise _fail("; ".join(problems), 3)
+        return
     try:
         count = export_log(db, out, from_seq)
+    except StoreCorruptError as exc:
+        raise _fail(f"{exc}\nrecovery: {exc.recovery}", 3) from exc
     except (EdgeError, ProtocolError, OSError) as exc:
         raise _fail(str(exc), 3) from exc
     typer.echo(f"exported {count:,} entries to {out}")

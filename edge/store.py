@@ -40,10 +40,14 @@ CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, head BLOB NOT 
 CREATE TABLE IF NOT EXISTS keys (first_seq INTEGER PRIMARY KEY, vkey TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cosigned (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
 """
+_SALVAGE = (
+    "'tracseq edge export --data-dir DIR --out FILE --salvage' exports every entry that can still be read and names "
+    "the seqs that cannot; 'tracseq verify FILE' then checks the chain up to the first missing or bad seq"
+)
 _RECOVERY = (
-    "stop the agent, move the data directory aside (keep it as evidence), and start the agent on an empty one; "
-    "'tracseq edge export --data-dir OLD --out FILE' exports what is left for the auditor, and 'tracseq verify' "
-    "names the first bad seq"
+    "stop the agent and move the data directory aside (keep it as evidence); give the edge a new [edge] id in its "
+    "configuration, start it on an empty data directory and enrol it again (the hub keeps the old log under the old "
+    f"id: a log never restarts at seq 0); {_SALVAGE}"
 )
 
 
@@ -428,6 +432,7 @@ def export_log(db_path: Path, out: Path, from_seq: int = 0) -> int:
     try:
         return write_export(db, out, from_seq)
     except sqlite3.DatabaseError as exc:
-        raise StoreCorruptError(f"{db_path} cannot be read: {exc}", _RECOVERY) from exc
+        out.unlink(missing_ok=True)  # half an export is not one
+        raise StoreCorruptError(f"{db_path} cannot be read: {exc}", _SALVAGE) from exc
     finally:
         db.close()

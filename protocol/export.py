@@ -123,10 +123,13 @@ class ExportWriter:
     def write_checkpoint(self, note: str) -> None:
         self._out.write(checkpoint_line(note))
 
-    def close(self) -> None:
+    def close(self, *, complete: bool = True) -> None:
+        """Finish the file; ``complete=False`` (an error cut the export short) leaves the end line out, so that
+        ``tracseq verify`` reports the file as cut short instead of taking it for a whole export."""
         if self._out.closed:
             return
-        self._out.write(end_line(self.entries, self.next_seq))
+        if complete:
+            self._out.write(end_line(self.entries, self.next_seq))
         if self._out is not self._raw:
             self._out.close()
         self._raw.flush()
@@ -138,7 +141,7 @@ class ExportWriter:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        self.close(complete=exc_type is None)
 
 
 @dataclass(frozen=True)

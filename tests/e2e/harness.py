@@ -106,21 +106,29 @@ def tracseq(*args: str | Path, check: bool = False) -> subprocess.CompletedProce
     )
 
 
-def start_agent(config: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "protocol", "edge", "run", "--config", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+def start_agent(config: Path, log: Path | None = None) -> subprocess.Popen[str]:
+    """``tracseq edge run``; its stderr is piped (read by ``stop_agent``), or appended to ``log`` for an agent that
+    runs long enough to fill a pipe nobody reads."""
+    sink = open(log, "a", encoding="utf-8") if log is not None else None  # noqa: SIM115 - the child holds it
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "protocol", "edge", "run", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=sink if sink is not None else subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    finally:
+        if sink is not None:
+            sink.close()
 
 
 def stop_agent(proc: subprocess.Popen[str], timeout: float = 20) -> str:
+    """SIGTERM and wait; what the agent wrote to a piped stderr ("" when it went to a log file)."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=timeout)
-    return err
+    return err or ""
 
 
 def wait_for(predicate: Any, timeout: float, what: str) -> Any:

@@ -1,9 +1,11 @@
-"""kill -9 of the hub's API and worker at random moments while three edges sync, a freezer alert escalates to a
-pager and sagas run: afterwards no entry, reading, escalation step, message or event is lost or duplicated.
+"""kill -9 of the hub's API, its worker and the edge agents at random moments while three edges sync, a freezer
+alert escalates to a pager and sagas run: afterwards no entry, reading, escalation step, message or event is lost or
+duplicated.
 
 The hub runs as production does: ``tracseq hub serve`` with Redis events (no background work in the API) and
 ``tracseq hub worker`` (outbox relay, alert engine, notifier, saga runner). Every round sleeps 0.2–3 s and SIGKILLs
-the API, the worker or both, and starts them again; the edges retry on their own. Then the killing stops, the edges
+the API, the worker, both, or one of the three edge agents, and starts it again; the edges retry on their own (an edge
+killed mid-batch resends from the hub's acknowledged seq). Then the killing stops, the edges
 drain, the alert is acknowledged and everything settles (a worker killed holding a saga's or a message's lease
 leaves it until the lease, 60 s, runs out), and everything is counted.
 
@@ -11,7 +13,7 @@ The notifier is at least once: a worker killed between the pager's answer and re
 when the lease expires, under the same Idempotency-Key. Those repeats are counted and reported, not failed; a
 message that never arrived, or one arriving under a key the hub never issued, fails the test.
 
-In the suite: 3 kills (the API, the worker, both). ``TRACSEQ_HUB_CRASH_KILLS`` (``make crash-hub``) sets the
+In the suite: 4 kills (the API, the worker, an edge, both). ``TRACSEQ_HUB_CRASH_KILLS`` (``make crash-hub``) sets the
 campaign's length, ``TRACSEQ_HUB_CRASH_SEED`` its randomness; ``TRACSEQ_TEST_REDIS_URL`` the Redis
 (default 127.0.0.1:6379).
 """
@@ -45,7 +47,7 @@ from tests.e2e.hub_harness import Database, wait_until
 
 pytestmark = pytest.mark.e2e
 
-KILLS = int(os.environ.get("TRACSEQ_HUB_CRASH_KILLS", "3"))
+KILLS = int(os.environ.get("TRACSEQ_HUB_CRASH_KILLS", "4"))
 SEED = int(os.environ.get("TRACSEQ_HUB_CRASH_SEED", "31"))
 REDIS_URL = os.environ.get("TRACSEQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BACKLOG = int(os.environ.get("TRACSEQ_HUB_CRASH_BACKLOG", str(max(3000, 60 * KILLS))))
@@ -101,7 +103,7 @@ def test_kill_9_of_the_hub_api_and_worker_loses_and_duplicates_nothing(
                 edge.backlog(BACKLOG)
             bind_freezer(lab, "ana", edges[0].device_id, "freezer-00")
             escalate(lab, "max", [(1, ["fay"]), (3, ["max"]), (3, ["ana"])], repeat_every_s=60)
-            agents = [start_agent(edge.config) for edge in edges]
+            agents = [start_agent(edge.config, edge.folder / "agent.log") for edge in edges]
             faulty.control({"fault": "compressor_failure"})
             firing = wait_until(
                 lambda: [
@@ -125,11 +127,17 @@ def test_kill_9_of_the_hub_api_and_worker_loses_and_duplicates_nothing(
                 if round_no % SAGA_EVERY == 0:
                     start_saga(round_no)
                 time.sleep(rng.uniform(0.2, 3.0))
-                # the first three kills take each kind once (the suite's short run), then at random
-                kinds = ("api", "worker", "both")
-                hub.kill(
-                    kinds[round_no] if round_no < len(kinds) else rng.choice(("api", "api", "worker", "worker", "both"))
-                )
+                # the first four kills take each kind once (the suite's short run), then at random
+                kinds = ("api", "worker", "edge", "both")
+                kind = kinds[round_no] if round_no < len(kinds) else rng.choice(kinds * 2 + ("api", "edge"))
+                if kind == "edge":
+                    which = rng.randrange(len(edges))
+                    agents[which].kill()
+                    agents[which].wait(30)
+                    agents[which] = start_agent(edges[which].config, edges[which].folder / "agent.log")
+                    hub.kills["edge"] += 1
+                else:
+                    hub.kill(kind)
             loop_s = time.monotonic() - loop_started
             start_saga(KILLS)
 
@@ -137,7 +145,7 @@ def test_kill_9_of_the_hub_api_and_worker_loses_and_duplicates_nothing(
             lab.call("max", "POST", f"/v1/alerts/{alert_id}/acknowledge", json={"comment": "crash campaign over"})
             for agent in agents:
                 stop_agent(agent)
-            agents = [start_agent(edge.quiet) for edge in edges]
+            agents = [start_agent(edge.quiet, edge.folder / "agent.log") for edge in edges]
             synced = [
                 wait_until(
                     lambda edge=edge: edge.acked() == edge.durable() > 0 and edge.acked(), 120, f"{edge.origin} acked"
@@ -164,9 +172,9 @@ def test_kill_9_of_the_hub_api_and_worker_loses_and_duplicates_nothing(
             wait_until(
                 lambda: db.value("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0, 60, "the outbox empty"
             )
-            for agent in agents:
-                err = stop_agent(agent)
-                assert agent.returncode == 0, err
+            for agent, edge in zip(agents, edges, strict=True):
+                stop_agent(agent)
+                assert agent.returncode == 0, (edge.folder / "agent.log").read_text(errors="replace")[-3000:]
             agents = []
             hub.stop()
 
