@@ -37,13 +37,22 @@ def unsupported() -> str | None:
     """Why namespaces cannot be used here, or None."""
     if os.geteuid() != 0:
         return "network namespaces need root"
-    if shutil.which("ip") is None:
-        return "iproute2 (ip) is not installed"
+    if shutil.which("ip") is None or shutil.which("tc") is None:
+        return "iproute2 (ip, tc) is not installed"
     probe = f"{PREFIX}probe-{secrets.token_hex(3)}"
     done = run("ip", "netns", "add", probe, check=False)
     if done.returncode != 0:
         return f"ip netns add failed: {done.stderr.strip()}"
-    run("ip", "netns", "del", probe, check=False)
+    try:
+        if shutil.which("nft") is None:  # loss needs netem, or nftables without it
+            netem = run(
+                "ip", "netns", "exec", probe, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms",
+                check=False,
+            )  # fmt: skip
+            if netem.returncode != 0:
+                return "the kernel has no tc netem and nft (nftables) is not installed: nothing can drop packets"
+    finally:
+        run("ip", "netns", "del", probe, check=False)
     return None
 
 
