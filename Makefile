@@ -31,8 +31,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# in-process tests in parallel (each worker makes its own databases, streams and topics); the end-to-end tests,
+# which start processes and measure time, one at a time after them
+TEST_WORKERS ?= 2
 test: lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --ignore=tests/e2e
+	$(BIN)/pytest tests/e2e
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
