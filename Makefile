@@ -51,7 +51,7 @@ bench-verify: $(STAMP)
 	$(BIN)/python bench/verify.py
 
 crash: $(STAMP)
-	TRACSEQ_CRASH_KILLS=$${KILLS:-200} $(BIN)/pytest -q tests/e2e/test_edge_crash.py
+	TRACSEQ_CRASH_KILLS=$${KILLS:-200} $(BIN)/pytest -q -s tests/e2e/test_edge_crash.py
 
 crash-sagas: $(STAMP)
 	TRACSEQ_SAGA_CRASH_CAMPAIGN=full $(BIN)/pytest -q -s tests/e2e/test_saga_crash.py

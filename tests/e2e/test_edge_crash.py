@@ -81,3 +81,7 @@ def test_kill_9_at_random_moments_loses_nothing_that_was_signed(tmp_path: Path) 
     assert tracseq("edge", "trust", "--config", config, "--out", trust).returncode == 0
     verified = tracseq("verify", export, "--trust", trust)
     assert verified.returncode == 0, verified.stdout
+    print(
+        f"\nEDGE CRASH FIGURES {KILLS} kills: {len(log):,} entries, seqs contiguous; {len(signed):,} checkpoints seen"
+        f" before kills, all still there with the same head; {len(unclean)} unclean starts logged; export verifies"
+    )
