@@ -112,8 +112,9 @@ def db_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 async def lab(db_url: str, tmp_path: Path) -> AsyncIterator[Lab]:
     async with open_lab(db_url, tmp_path) as running:
-        # the line build_state gives the app: the ingest passes each batch's events to sequencing
-        running.hub.state.ingest.event_handlers.append(running.hub.state.sequencing.on_device_events)
+        # build_state has the ingest pass each batch's events to sequencing, once
+        handlers = running.hub.state.ingest.event_handlers
+        assert handlers.count(running.hub.state.sequencing.on_device_events) == 1
         yield running
 
 
