@@ -125,6 +125,19 @@ class UnitRisk:
 class FreezerRisk:
     clock: Callable[[], datetime] = field(default=utcnow)
     days: int = DAYS
+    _hourly: dict[tuple[str, datetime], list[UnitRisk]] = field(default_factory=dict, repr=False)
+
+    async def ranked_this_hour(self, session: AsyncSession, tenant_id: str) -> list[UnitRisk]:
+        """``rank`` of every unit, computed once per tenant per hour: the period ends at the last whole hour, so
+        the figures cannot change within it (a unit bound or created meanwhile shows at the next hour). For pages
+        that show the risk on every load; reading a week of every unit's readings is too slow for that."""
+        key = (tenant_id, self.period()[1])
+        found = self._hourly.get(key)
+        if found is None:
+            found = await self.rank(session, tenant_id)
+            self._hourly = {k: v for k, v in self._hourly.items() if k[1] == key[1]}  # earlier hours are stale
+            self._hourly[key] = found
+        return found
 
     def period(self) -> tuple[datetime, datetime]:
         """The last ``days`` of whole hours."""

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.ai.freezer_risk import FreezerRisk, UnitRisk
 from hub.alerts.inhibition import event_signal, reading_signal
 from hub.alerts.rules import reading_value
 from hub.api.state import HubState
@@ -57,6 +58,8 @@ class UnitPanel:
     channels: list[ChannelPanel] = field(default_factory=list)
     doors: int = 0
     excursion: StorageExcursion | None = None
+    risk: UnitRisk | None = None  # failure risk from the last week of readings (hub/ai/freezer_risk.py)
+    ranked: int = 0  # how many units the risk ranks
 
 
 async def units(state: HubState, session: AsyncSession, tenant_id: str) -> list[StorageContainer]:
@@ -152,12 +155,17 @@ async def door_openings(
     return sorted(found)
 
 
-async def board(state: HubState, session: AsyncSession, tenant_id: str, now: datetime) -> list[UnitPanel]:
+async def board(
+    state: HubState, session: AsyncSession, tenant_id: str, now: datetime, risk: FreezerRisk | None = None
+) -> list[UnitPanel]:
+    """Every storage unit with its channels' latest readings and 24-hour charts, and, with ``risk``, its failure
+    risk beside it (computed once an hour)."""
     start, end = now - WINDOW, now + HEADROOM
+    ranked = {r.unit_id: r for r in await risk.ranked_this_hour(session, tenant_id)} if risk is not None else {}
     panels = []
     for unit in await units(state, session, tenant_id):
         view = await state.storage.view(session, tenant_id, unit.id)
-        panel = UnitPanel(unit, excursion=view.open_excursion)
+        panel = UnitPanel(unit, excursion=view.open_excursion, risk=ranked.get(unit.id), ranked=len(ranked))
         doors = await door_openings(session, tenant_id, view.bindings, start) if view.bindings else []
         panel.doors = len(doors)
         for binding in view.bindings:

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from hub.alerts import queries
 from hub.alerts.book import AlertBook, event_types
 from hub.alerts.schemas import CommentBody
+from hub.api.routes.ai import get_freezer_risk
 from hub.api.state import HubState
 from hub.db.base import utcnow
 from hub.domain.identity import Principal
@@ -30,7 +31,7 @@ CanAck = Annotated[Principal, Depends(page_needs(Permission.ALERTS_ACK))]
 async def _board(request: Request, state: HubState, principal: Principal, status: int = 200, **extra: Any) -> Response:
     now = utcnow()
     async with state.db.read() as session:
-        panels = await board.board(state, session, principal.tenant_id, now)
+        panels = await board.board(state, session, principal.tenant_id, now, get_freezer_risk(request))
         alerts: list[dict[str, Any]] = []
         if principal.can(Permission.ALERTS_READ):
             where = queries.AlertFilter(open=True)

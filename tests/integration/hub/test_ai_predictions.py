@@ -6,12 +6,14 @@ freezers ranked by risk from their readings, none of them shown to B."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import insert
 
@@ -28,7 +30,9 @@ from hub.domain.samples import NewSample
 from hub.domain.storage.bindings import Binding
 from hub.domain.storage.containers import NewContainer
 from hub.domain.storage.placement import Placement
+from hub.web import mount_pages
 from tests.integration.hub.harness import RunningHub, SeededTenant, hub_settings, running_hub, seed
+from tests.integration.hub.test_web_pages import sign_in
 from tests.unit.hub.test_ai_freezer_risk import week
 from tests.unit.hub.test_ai_qc_model import synthetic_history
 
@@ -361,3 +365,20 @@ async def test_freezers_are_ranked_by_risk_from_their_own_readings(hub: RunningH
     mine = await call(hub, b, "GET", "/v1/ai/freezer-risk", Role.FACILITIES, params={"unit_id": units["Wearing"]})
     assert mine.json() == []
     assert (await call(hub, a, "GET", "/v1/ai/freezer-risk", Role.SCIENTIST)).status_code in (200, 403)
+
+    # the facilities board shows each unit's risk beside it, from the same hourly ranking
+    mount_pages(hub.app, hub.state)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=hub.app), base_url="http://hub") as client:
+        signed = await sign_in(client, a.users[Role.FACILITIES])
+        assert signed.status_code == 303, signed.text
+        page = await client.get("/ui/")
+    assert page.status_code == 200, page.text
+    risks = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r'<h3 id="unit-([^"]+)">[^<]*</h3>.*?<p class="risk">(.*?)</p>', page.text, re.S)
+    }
+    assert f"{round(wearing['score'] * 100)} %</strong> (rank 1 of 3)" in risks[units["Wearing"]]
+    assert "compressor duty rising" in risks[units["Wearing"]]
+    assert "(rank 2 of 3)" in risks[units["Steady"]]
+    assert "not judged" in risks[units["Unbound"]]
+    assert "no bound temperature channel" in risks[units["Unbound"]]
