@@ -144,3 +144,15 @@ def stream_name(redis_url: str) -> Iterator[str]:
         client.delete(name, f"{name}:dead")
     finally:
         client.close()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """The hub's database URL, once on SQLite and once on PostgreSQL: a test that takes it runs on both."""
+    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    return url

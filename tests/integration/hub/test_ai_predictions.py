@@ -40,17 +40,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    return url
-
-
-@pytest.fixture
 async def hub(db_url: str, tmp_path: Path) -> AsyncIterator[RunningHub]:
     async with running_hub(hub_settings(db_url, tmp_path, alerts_in_process=False)) as running:
         yield running

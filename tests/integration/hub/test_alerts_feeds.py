@@ -34,12 +34,6 @@ pytestmark = pytest.mark.integration
 SECRET = "receiver-secret-0123456789"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    return url
-
-
 def run(db_url: str, tmp_path: Path, body: Callable[[World], Awaitable[None]], **options: Any) -> None:
     async def main() -> None:
         async with world(db_url, tmp_path, **options) as w:

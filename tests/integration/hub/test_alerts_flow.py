@@ -26,12 +26,6 @@ from tests.integration.hub.alerts_world import Edge, World, alarm, later, now_s,
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    return url
-
-
 def run(db_url: str, tmp_path: Path, body: Callable[[World], Awaitable[None]], **options: object) -> None:
     async def main() -> None:
         async with world(db_url, tmp_path, **options) as w:

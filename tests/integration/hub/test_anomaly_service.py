@@ -29,17 +29,6 @@ T0 = datetime(2026, 3, 2, tzinfo=UTC)
 TRAINED_TO = T0 + timedelta(days=3)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    return url
-
-
 @dataclass
 class Lab:
     hub: RunningHub

@@ -23,11 +23,6 @@ NOW = 1_800_000_000.0 + 17.5  # 42.5 s before the end of a rate-limit window
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def hub(sqlite_url: str, tmp_path: Path) -> AsyncIterator[RunningHub]:
     settings = hub_settings(
         sqlite_url,
@@ -244,12 +239,6 @@ async def test_metrics_count_requests_by_route_and_status(hub: RunningHub) -> No
 
 
 # -- input the database cannot hold -----------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    return url
 
 
 async def test_a_nul_character_in_text_input_is_a_422_problem_on_either_database(db_url: str, tmp_path: Path) -> None:

@@ -46,17 +46,6 @@ LOCKOUT_THRESHOLD = 3
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    return url
-
-
-@pytest.fixture
 async def hub(db_url: str, tmp_path: Path) -> AsyncIterator[RunningHub]:
     settings = hub_settings(db_url, tmp_path, lockout_threshold=LOCKOUT_THRESHOLD)
     async with running_hub(settings) as running:

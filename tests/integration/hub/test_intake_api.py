@@ -17,18 +17,9 @@ from sqlalchemy import func, select
 from hub.db.intake_models import IntakeUpload
 from hub.db.sample_models import Sample
 from hub.domain.permissions import Role
-from tests.integration.hub.test_intake_lab import (
-    FIELDS,
-    XLSX_TYPE,
-    IntakeLab,
-    anyio_backend,
-    db_url,
-    lab,
-    problems_of,
-    xlsx,
-)
+from tests.integration.hub.test_intake_lab import FIELDS, XLSX_TYPE, IntakeLab, lab, problems_of, xlsx
 
-__all__ = ["anyio_backend", "db_url", "lab"]
+__all__ = ["lab"]
 pytestmark = pytest.mark.anyio
 
 # A European Excel's CSV: BOM, semicolons, decimal commas, CRLF, a title row, columns in another order and

@@ -14,9 +14,9 @@ from hub.db.base import new_id, utcnow
 from hub.db.intake_models import IntakeTemplate, IntakeTemplateVersion, IntakeUpload
 from hub.db.models import ESignature
 from hub.domain.permissions import Role
-from tests.integration.hub.test_intake_lab import IntakeLab, anyio_backend, db_url, lab
+from tests.integration.hub.test_intake_lab import IntakeLab, lab
 
-__all__ = ["anyio_backend", "db_url", "lab"]
+__all__ = ["lab"]
 pytestmark = pytest.mark.anyio
 
 

@@ -108,17 +108,6 @@ def problems_of(body: dict[str, Any]) -> set[tuple[int | None, str | None, str]]
     return {(p["row"], p["column"], p["reason"]) for p in body["problems"]}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    return url
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture
 async def lab(db_url: str, tmp_path: Path) -> AsyncIterator[IntakeLab]:
     async with running_hub(hub_settings(db_url, tmp_path)) as hub:
@@ -135,4 +124,4 @@ async def lab(db_url: str, tmp_path: Path) -> AsyncIterator[IntakeLab]:
         yield IntakeLab(hub, a, tenants["beta-lab"])
 
 
-__all__ = ["FIELDS", "XLSX_TYPE", "IntakeLab", "anyio_backend", "db_url", "lab", "problems_of", "xlsx"]
+__all__ = ["FIELDS", "XLSX_TYPE", "IntakeLab", "lab", "problems_of", "xlsx"]

@@ -15,9 +15,9 @@ from hub.db.sample_models import Sample
 from hub.domain import intake
 from hub.domain.permissions import Role
 from hub.errors import ValidationFailedError
-from tests.integration.hub.test_intake_lab import XLSX_TYPE, IntakeLab, anyio_backend, db_url, lab, xlsx
+from tests.integration.hub.test_intake_lab import XLSX_TYPE, IntakeLab, lab, xlsx
 
-__all__ = ["anyio_backend", "db_url", "lab"]
+__all__ = ["lab"]
 pytestmark = pytest.mark.anyio
 
 HEADER = "Sample name,Sample type,Collected on,Consent\r\n"

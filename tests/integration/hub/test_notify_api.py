@@ -24,17 +24,6 @@ SECRET_PATH = "/services/T0000/B0000/very-secret-path-0123456789"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    return url
-
-
-@pytest.fixture
 async def hub(db_url: str, tmp_path: Path) -> AsyncIterator[RunningHub]:
     # these tests run their own Notifier, with test timings, and count what it sends
     async with running_hub(hub_settings(db_url, tmp_path, notify_in_process=False)) as running:

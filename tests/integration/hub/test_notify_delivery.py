@@ -51,17 +51,6 @@ CONTEXT = {
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    return url
-
-
-@pytest.fixture
 def smtp_inbox() -> Iterator[SmtpInbox]:
     with SmtpInbox() as inbox:
         yield inbox

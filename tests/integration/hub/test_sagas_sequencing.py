@@ -247,17 +247,6 @@ class World:
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    return url
-
-
-@pytest.fixture
 async def world(db_url: str, tmp_path: Path) -> AsyncIterator[World]:
     # the test drives its own runner; messages are queued, not sent
     settings = hub_settings(db_url, tmp_path, notify_in_process=False, sagas_in_process=False)

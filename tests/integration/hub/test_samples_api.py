@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 
 from hub.db.models import AuditEntry, OutboxEvent
 from hub.domain.permissions import Role
-from tests.integration.hub.sample_lab import Lab, anyio_backend, db_url, hub, lab, problem_of
+from tests.integration.hub.sample_lab import Lab, hub, lab, problem_of
 
-__all__ = ["anyio_backend", "db_url", "hub", "lab"]
+__all__ = ["hub", "lab"]
 pytestmark = pytest.mark.anyio
 
 

@@ -17,9 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from hub.db.base import Database, new_id
 from hub.db.models import ESignature, Tenant, User
 from hub.db.sample_models import CustodyTransfer, QcResult, Sample, SampleLink, SampleType
-from tests.integration.hub.sample_lab import anyio_backend, db_url
 
-__all__ = ["anyio_backend", "db_url"]
 pytestmark = pytest.mark.anyio
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.hub.sample_lab import Lab, anyio_backend, db_url, hub, lab, problem_of
+from tests.integration.hub.sample_lab import Lab, hub, lab, problem_of
 
-__all__ = ["anyio_backend", "db_url", "hub", "lab"]
+__all__ = ["hub", "lab"]
 pytestmark = pytest.mark.anyio
 
 

@@ -12,9 +12,9 @@ from hub.db.sample_models import QcResult, Sample
 from hub.domain.permissions import Role
 from hub.domain.sample_qc import release_content
 from tests.integration.hub.harness import PASSWORD
-from tests.integration.hub.sample_lab import Lab, anyio_backend, db_url, hub, lab, problem_of
+from tests.integration.hub.sample_lab import Lab, hub, lab, problem_of
 
-__all__ = ["anyio_backend", "db_url", "hub", "lab"]
+__all__ = ["hub", "lab"]
 pytestmark = pytest.mark.anyio
 
 

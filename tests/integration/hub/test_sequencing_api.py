@@ -137,17 +137,6 @@ async def open_lab(db_url: str, tmp_path: Path) -> AsyncIterator[Lab]:
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    return url
-
-
-@pytest.fixture
 async def lab(db_url: str, tmp_path: Path) -> AsyncIterator[Lab]:
     async with open_lab(db_url, tmp_path) as running:
         yield running

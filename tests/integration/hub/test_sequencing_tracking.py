@@ -99,17 +99,6 @@ def started(flow_cell: str = FLOW_CELL, **attrs: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    return url
-
-
-@pytest.fixture
 async def lab(db_url: str, tmp_path: Path) -> AsyncIterator[Lab]:
     async with open_lab(db_url, tmp_path) as running:
         # build_state has the ingest pass each batch's events to sequencing, once

@@ -29,17 +29,6 @@ ROLES = (Role.ADMIN, Role.TECHNICIAN, Role.SCIENTIST)
 TYPES = {"dna": ("-80", True), "rna": ("-80", False), "serum": ("-20", True), "media": ("4", False)}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    return url
-
-
 @dataclass
 class Lab:
     """Tenant A (admin, technician, scientist) with four sample types, tenant B with a technician."""

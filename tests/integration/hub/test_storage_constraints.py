@@ -25,12 +25,6 @@ from tests.integration.hub.harness import hub_settings, running_hub, seed
 from tests.integration.hub.test_tenant_role_sweep import enrol_device
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    return url
-
-
 async def refused(state: HubState, statement: str, **params: Any) -> None:
     with pytest.raises(IntegrityError):
         async with state.db.transaction() as session:

@@ -20,7 +20,7 @@ from tests.integration.hub.test_tenant_role_sweep import enrol_device
 pytestmark = pytest.mark.anyio
 
 # the same lab, on both databases, as the API tests
-anyio_backend, db_url, lab = test_storage_api.anyio_backend, test_storage_api.db_url, test_storage_api.lab
+lab = test_storage_api.lab
 T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
 
 

@@ -307,17 +307,6 @@ async def seed_world(hub: RunningHub) -> World:
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    return url
-
-
-@pytest.fixture
 async def hub(db_url: str, tmp_path: Path) -> AsyncIterator[RunningHub]:
     # the alert engine and the saga runner would go on working (webhooks, started workflows) while the sweep
     # compares reads before and after

@@ -44,11 +44,6 @@ pytestmark = pytest.mark.anyio
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @dataclass
 class World:
     hub: RunningHub
